@@ -31,8 +31,12 @@ __all__ = [
     "CLASS_NAMES",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "MODEL_FACTORIES",
     "BasePredictor",
+    "available_models",
     "load_predictor",
+    "make_predictor",
+    "register_model",
     "register_predictor",
 ]
 
@@ -47,6 +51,9 @@ FORMAT_NAME = "ecgclassify-predictor"
 FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
 _REGISTRY: dict[str, type[BasePredictor]] = {}
+#: Named model recipes for the CLI and comparisons: ``name -> factory(**kwargs)``
+#: (``"features-hgb"``, ``"mobilenet_v2"``...). Filled by :func:`register_model`.
+MODEL_FACTORIES: dict[str, Callable[..., BasePredictor]] = {}
 #: Archive members that could execute code when loaded by careless tools.
 _FORBIDDEN_SUFFIXES = (".pkl", ".pickle", ".joblib", ".npy_pickle", ".dill", ".cloudpickle")
 
@@ -62,6 +69,38 @@ def register_predictor(kind: str) -> Callable[[type[BasePredictor]], type[BasePr
     return deco
 
 
+def register_model(name: str, factory: Callable[..., BasePredictor]) -> None:
+    """Make a named model recipe known to :func:`make_predictor` and the CLI.
+
+    Examples
+    --------
+    >>> register_model("features-hgb-deep", lambda **kw: BasePredictor())  # doctest: +SKIP
+    """
+    MODEL_FACTORIES[name] = factory
+
+
+def available_models() -> list[str]:
+    """Names accepted by :func:`make_predictor` (modules that register them are imported)."""
+    _ensure_registered()
+    return sorted(MODEL_FACTORIES)
+
+
+def make_predictor(name: str, **kwargs: Any) -> BasePredictor:
+    """A new, unfitted predictor from a registered model name (``"features-hgb"``...).
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown name (the message lists the known ones).
+    """
+    from ecgdigitize.errors import ConfigurationError
+
+    names = available_models()
+    if name not in MODEL_FACTORIES:
+        raise ConfigurationError(f"unknown model {name!r}; known models: {', '.join(names)}")
+    return MODEL_FACTORIES[name](**kwargs)
+
+
 class BasePredictor(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Base class: fit / predict / predict_proba / classes_ / save / load.
 
@@ -72,7 +111,7 @@ class BasePredictor(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     _kind: ClassVar[str] = "base"
 
     # --- the estimator API -------------------------------------------------
-    def fit(self, X: Sequence[Any], y: Sequence[int]) -> BasePredictor:  # pragma: no cover
+    def fit(self, X: Sequence[Any], y: Sequence[int] | np.ndarray) -> BasePredictor:  # pragma: no cover
         raise NotImplementedError
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:  # pragma: no cover

@@ -54,8 +54,9 @@ class ECGError(Exception):
 
     def __init__(self, reason: str, *, path: str | os.PathLike[str] | None = None) -> None:
         self.reason = str(reason)
-        self.path = None if path is None else os.fspath(path)
         super().__init__(self.reason)
+        # set after the base __init__: ImportError's own __init__ resets ``path``
+        self.path = None if path is None else os.fspath(path)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}" if self.path else self.reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io as _io
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageTooLargeError, ImageTooSmallError, UnreadableImageError
+from .errors import ECGError, ImageTooLargeError, ImageTooSmallError, UnreadableImageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "MIN_SIDE_PX", "IMAGE_SUFFIXES", "ImageSource", "load_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MIN_SIDE_PX", "ImageSource", "load_image"]
 
 #: Largest image accepted by default (pixels): about 16k x 12k, 600 dpi A3.
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -27,6 +28,8 @@ DEFAULT_MAX_PIXELS = 200_000_000
 MIN_SIDE_PX = 64
 #: File suffixes recognised as sheet images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".pdf")
+
+_PIL_LIMIT_LOCK = threading.Lock()
 
 ImageSource = str | os.PathLike[str] | bytes | Image.Image | np.ndarray
 
@@ -133,9 +136,11 @@ def _decode_bytes(data: bytes, max_pixels: int, page: int, pdf_dpi: float,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(_io.BytesIO(data))
+            img = _open_headers(data, max_pixels)
             _check_size(img.size, max_pixels, path)
             return _pil_to_rgb(img, path)
+    except ECGError:  # our own errors (an InputError is a ValueError) pass unchanged
+        raise
     except (UnidentifiedImageError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         if isinstance(exc, Image.DecompressionBombWarning | Image.DecompressionBombError):
@@ -143,6 +148,24 @@ def _decode_bytes(data: bytes, max_pixels: int, page: int, pdf_dpi: float,
         raise UnreadableImageError("not a recognised image or PDF file", path=path) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UnreadableImageError(f"corrupt or truncated image: {exc}", path=path) from exc
+
+
+def _open_headers(data: bytes, max_pixels: int) -> Image.Image:
+    """Open lazily (headers only) under our ``max_pixels`` rather than Pillow's own limit."""
+    try:
+        return Image.open(_io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        pil_limit = Image.MAX_IMAGE_PIXELS
+        if pil_limit is not None and max_pixels <= pil_limit:
+            raise
+    # A limit above Pillow's: read the header without its check; ours follows.
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(_io.BytesIO(data))
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _pil_to_rgb(img: Image.Image, path: str | None) -> np.ndarray:

@@ -1,0 +1,206 @@
+"""Grouped 5-fold CV of the CNN predictors on the reference sheets (and the paper's leaky protocol).
+
+Writes one JSON record per (model, fold) as soon as the fold ends, so a
+partial run still gives a table, then renders ``docs/results/cnn_models.md``.
+
+Usage (2-core CPU, no GPU; run in the background)::
+
+    nice -n 10 .venv/bin/python -m benchmarks.compare_cnn --plan        # 1-epoch timing
+    nice -n 10 .venv/bin/python -m benchmarks.compare_cnn               # the study
+    .venv/bin/python -m benchmarks.compare_cnn --report                 # table only
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from ecgclassify.cnn import CNNPredictor
+from ecgclassify.datasets import load_image_folder
+from ecgclassify.evaluation import evaluate_predictions
+from ecgclassify.splits import grouped_stratified_kfold
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "ecg-images"
+RESULTS = ROOT / "benchmarks" / "results" / "cnn_compare.json"
+DOC = ROOT / "docs" / "results" / "cnn_models.md"
+
+#: name -> (protocol, predictor parameters)
+CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mobilenet_v2": ("grouped", dict(backbone="mobilenet_v2", alpha=0.35, input="sheet",
+                                     image_size=(160, 272), epochs=25, patience=5)),
+    "mobilenet_v2-leads": ("grouped", dict(backbone="mobilenet_v2", alpha=0.35, input="leads",
+                                           image_size=(64, 112), batch_size=64, epochs=12,
+                                           patience=3)),
+    "efficientnet_v2_b0": ("grouped", dict(backbone="efficientnet_v2_b0", input="sheet",
+                                           image_size=(160, 272), epochs=12, patience=3)),
+    "efficientnet_v2_b0-leads": ("grouped", dict(backbone="efficientnet_v2_b0", input="leads",
+                                                 image_size=(64, 112), batch_size=64,
+                                                 epochs=6, patience=2)),
+    "mobilenet_v2-paper": ("leaky", dict(backbone="mobilenet_v2", alpha=0.35, input="sheet",
+                                         image_size=(160, 272), epochs=25, patience=5,
+                                         paper_protocol=True)),
+}
+
+
+def _load_results() -> dict[str, Any]:
+    if RESULTS.is_file():
+        return json.loads(RESULTS.read_text())
+    return {"machine": f"{platform.machine()} 2-core CPU, no GPU", "runs": []}
+
+
+def _save_results(res: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=1))
+    os.replace(tmp, RESULTS)
+
+
+def run_fold(name: str, k: int, tr: np.ndarray, te: np.ndarray, ds: Any,
+             n_splits: int, seed: int) -> dict[str, Any]:
+    """Train one config on one fold, evaluate per file, return a JSON record."""
+    protocol, params = CONFIGS[name]
+    paths = np.asarray(ds.paths)
+    groups = np.asarray(ds.content_hashes)
+    clf = CNNPredictor(seed=seed + k, **params)
+    t0 = time.perf_counter()
+    clf.fit(list(paths[tr]), ds.labels[tr], groups=groups[tr])
+    train_s = time.perf_counter() - t0
+    # predict each distinct content once, then map back to the files
+    uniq, first, inverse = np.unique(groups[te], return_index=True, return_inverse=True)
+    prepared = clf.preprocess(list(paths[te][first]))
+    t0 = time.perf_counter()
+    proba_u = clf.predict_proba_prepared(prepared)
+    infer_s = time.perf_counter() - t0
+    proba = proba_u[inverse]
+    pred = clf.classes_[np.argmax(proba, axis=1)]
+    rep = evaluate_predictions(ds.labels[te], pred, proba, model=name,
+                               protocol=f"{protocol}, fold {k + 1}/{n_splits}",
+                               class_names=ds.class_names, labels=clf.classes_)
+    leaked = len(set(groups[te]) & set(groups[tr]))
+    return {"model": name, "protocol": protocol, "fold": k, "n_splits": n_splits,
+            "params": {kk: (list(v) if isinstance(v, tuple) else v) for kk, v in params.items()},
+            "n_train_files": len(tr), "n_test_files": len(te),
+            "n_test_contents_in_train": leaked,
+            "epochs_run": len(clf.history_.get("loss", [])),
+            "train_time_s": train_s, "infer_images_per_s": len(uniq) / infer_s,
+            "y_true": ds.labels[te].tolist(), "y_pred": pred.tolist(),
+            "test_index": te.tolist(),
+            "report": rep.to_dict(), "history": clf.history_,
+            "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
+def study(models: list[str], n_splits: int, seed: int) -> None:
+    """Fold-major loop: after fold k every model has k folds (partial runs stay useful)."""
+    ds = load_image_folder(DATA)
+    res = _load_results()
+    done = {(r["model"], r["fold"]) for r in res["runs"]}
+    splits = {p: list(grouped_stratified_kfold(ds.labels, ds.content_hashes, n_splits, seed,
+                                               protocol=p)) for p in ("grouped", "leaky")}
+    for k in range(n_splits):
+        for name in models:
+            if (name, k) in done:
+                continue
+            tr, te = splits[CONFIGS[name][0]][k]
+            rec = run_fold(name, k, tr, te, ds, n_splits, seed)
+            res["runs"].append(rec)
+            _save_results(res)
+            print(f"{rec['finished_utc']} {name} fold {k + 1}: macro-F1 "
+                  f"{rec['report']['macro_f1']:.3f} acc {rec['report']['accuracy']:.3f} "
+                  f"({rec['epochs_run']} epochs, {rec['train_time_s']:.0f} s)", flush=True)
+            RESULTS.with_suffix(".md").write_text(write_report())
+
+
+def plan(models: list[str]) -> None:
+    """Time the 2nd epoch of each config on 48 sheets and print the projected study cost."""
+    ds = load_image_folder(DATA)
+    idx = np.random.default_rng(0).choice(len(ds), 48, replace=False)
+    n_train = int(ds.n_groups * 0.8 * 0.85)
+    total = 0.0
+    for name in models:
+        protocol, params = CONFIGS[name]
+        clf = CNNPredictor(**{**params, "epochs": 2, "validation_fraction": 0.0})
+        paths = [ds.paths[i] for i in idx]
+        clf.fit(paths, ds.labels[idx])
+        per_sheet = clf.history_["epoch_time_s"][-1] / 48  # 2nd epoch: no tracing
+        n = n_train if protocol == "grouped" else int(ds.n_groups * 0.85)
+        fold_s = per_sheet * n * params["epochs"] * 1.1
+        total += fold_s * 5
+        print(f"{name:28s} {per_sheet * 1000:7.1f} ms/sheet/epoch -> <= {fold_s / 60:5.1f} min "
+              f"per fold ({params['epochs']} epochs max), 5 folds <= {fold_s * 5 / 60:5.1f} min",
+              flush=True)
+    print(f"total <= {total / 60:.0f} min (early stopping usually ends sooner)")
+
+
+def _pooled(runs: list[dict[str, Any]], class_names: list[str]) -> Any:
+    y = np.concatenate([r["y_true"] for r in runs])
+    p = np.concatenate([r["y_pred"] for r in runs])
+    return evaluate_predictions(y, p, model=runs[0]["model"], protocol=runs[0]["protocol"],
+                                class_names=class_names, labels=list(range(len(class_names))))
+
+
+def write_report(feature_row: str | None = None) -> str:
+    """Render the markdown table from the JSON results (partial runs say k of n folds)."""
+    res = _load_results()
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for r in res["runs"]:
+        by_model.setdefault(r["model"], []).append(r)
+    lines = ["| model | protocol | folds | accuracy | macro precision | macro recall | macro-F1 "
+             "| error rate | train time / fold (s) | epochs | inference (sheets/s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    cms = []
+    for name, runs in by_model.items():
+        reps = [r["report"] for r in runs]
+
+        def ms(key: str, _reps: list[dict[str, Any]] = reps) -> str:
+            v = np.array([x[key] for x in _reps], float)
+            return f"{v.mean():.3f} ± {v.std(ddof=1) if v.size > 1 else 0:.3f}"
+
+        n_splits = runs[0]["n_splits"]
+        lines.append(
+            f"| {name} | {runs[0]['protocol']} | {len(runs)} of {n_splits} | {ms('accuracy')} | "
+            f"{ms('macro_precision')} | {ms('macro_recall')} | {ms('macro_f1')} | "
+            f"{ms('error_rate')} | {np.mean([r['train_time_s'] for r in runs]):.0f} | "
+            f"{np.mean([r['epochs_run'] for r in runs]):.1f} | "
+            f"{np.median([r['infer_images_per_s'] for r in runs]):.0f} |")
+        names = reps[0]["class_names"]
+        pooled = _pooled(runs, names)
+        cm = "\n".join(["| true \\ pred | " + " | ".join(names) + " |",
+                        "|---" * (len(names) + 1) + "|"]
+                       + [f"| {names[i]} | " + " | ".join(str(c) for c in row) + " |"
+                          for i, row in enumerate(pooled.confusion)])
+        cms.append(f"**{name}** ({runs[0]['protocol']}, {len(runs)} folds pooled; per file): "
+                   f"accuracy {pooled.accuracy:.3f}, macro-F1 {pooled.macro_f1:.3f}\n\n{cm}\n")
+    if feature_row:
+        lines.append(feature_row)
+    return "\n".join(lines) + "\n\n" + "\n".join(cms)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--models", nargs="*", default=list(CONFIGS))
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plan", action="store_true")
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args(argv)
+    if args.plan:
+        plan(args.models)
+    elif args.report:
+        print(write_report())
+    else:
+        study(args.models, args.folds, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""The classical predictor: digitize → NeuroKit2 features → scikit-learn model.
+
+:class:`FeaturePredictor` takes sheet images (paths, bytes, arrays, PIL
+images) or already-digitized :class:`~ecgdigitize.record.ECGRecord` objects.
+Images are digitized with ``ecgdigitize.digitize(image, fs=500)`` through a
+:class:`~ecgclassify.cache.DigitizationCache` keyed by content hash, so
+repeated experiments never redo a sheet; features are cached beside them. A
+sheet that fails to digitize gives an all-NaN feature row and a warning.
+
+The model is ``Pipeline(SimpleImputer, StandardScaler, <model>)``; it is
+saved with skops inside the archive of :meth:`BasePredictor.save` and loaded
+with an explicit list of trusted types (nothing else is ever instantiated).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from ecgdigitize.errors import (
+    ConfigurationError,
+    ECGError,
+    MissingDependencyError,
+    ModelFormatError,
+    UnsafeModelError,
+)
+from ecgdigitize.record import STANDARD_LEADS, ECGRecord
+
+from .base import BasePredictor, register_model, register_predictor
+from .cache import CachedFailure, DigitizationCache, content_hash
+from .features import FEATURES_VERSION, extract_features, feature_names
+
+__all__ = ["MODEL_CHOICES", "TRUSTED_TYPES", "DigitizationWarning", "FeaturePredictor",
+           "make_model"]
+
+#: Classifiers available as ``FeaturePredictor(model=...)``.
+MODEL_CHOICES = ("hgb", "logreg", "rf")
+#: The only types a saved feature model may hold; anything else is refused before loading.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.pipeline.Pipeline",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "numpy.random._generator.Generator",
+    "numpy.dtype",
+)
+#: Plain containers and arrays, always allowed.
+_PLAIN_TYPES = frozenset({
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int",
+    "builtins.float", "builtins.bool", "builtins.NoneType", "numpy.ndarray", "numpy.float64",
+    "numpy.float32", "numpy.int64", "numpy.int32", "numpy.uint64", "numpy.uint8",
+    "numpy.bool_", "numpy.intp"})
+_PAYLOAD = "pipeline.skops"
+#: In-process memo of feature rows by cache key (content hash + versions).
+_FEATURE_MEMO: dict[str, dict[str, float]] = {}
+
+
+class DigitizationWarning(UserWarning):
+    """A sheet could not be digitized; its features are NaN."""
+
+
+def make_model(name: str, random_state: int | None = 0, **params: Any) -> Any:
+    """The classifier named ``name`` ("hgb", "logreg" or "rf"), with sensible defaults.
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown name.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    if name == "hgb":
+        defaults: dict[str, Any] = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15,
+                                        l2_regularization=1.0, class_weight="balanced",
+                                        random_state=random_state)
+        return HistGradientBoostingClassifier(**{**defaults, **params})
+    if name == "logreg":
+        defaults = dict(C=0.5, max_iter=5000, class_weight="balanced")
+        return LogisticRegression(**{**defaults, **params})
+    if name == "rf":
+        defaults = dict(n_estimators=500, class_weight="balanced", random_state=random_state,
+                        n_jobs=1)
+        return RandomForestClassifier(**{**defaults, **params})
+    raise ConfigurationError(f"model must be one of {MODEL_CHOICES}; got {name!r}")
+
+
+@register_predictor("features")
+class FeaturePredictor(BasePredictor):
+    """Classify sheets from classical ECG features (NeuroKit2) with a scikit-learn model.
+
+    Parameters
+    ----------
+    model : {"hgb", "logreg", "rf"}, default "hgb"
+        Histogram gradient boosting, logistic regression or random forest.
+    digitize_kwargs : dict, optional
+        Extra arguments for ``ecgdigitize.digitize`` (``fs=500`` is the default).
+    cache_dir : str, optional
+        Digitization cache folder; default ``$ECGDIGITIZE_CACHE`` or
+        ``~/.cache/ecgdigitize``.
+    use_cache : bool, default True
+        Read and write the cache.
+    random_state : int, default 0
+    model_params : dict, optional
+        Overrides of the classifier's parameters.
+    verbose : bool, default True
+        Progress bar on a terminal (never when stderr is not a TTY).
+
+    Examples
+    --------
+    >>> import neurokit2 as nk
+    >>> from ecgdigitize.record import ECGRecord
+    >>> recs = [ECGRecord(nk.ecg_simulate(duration=10, sampling_rate=500, heart_rate=hr,
+    ...                                   random_state=i)[:, None], 500, ("II",))
+    ...         for i, hr in enumerate([55, 60, 58, 110, 120, 115])]
+    >>> clf = FeaturePredictor(model="logreg", verbose=False).fit(recs, [0, 0, 0, 1, 1, 1])
+    >>> clf.predict(recs).tolist()
+    [0, 0, 0, 1, 1, 1]
+    """
+
+    def __init__(self, model: str = "hgb", digitize_kwargs: dict[str, Any] | None = None,
+                 cache_dir: str | None = None, use_cache: bool = True, random_state: int = 0,
+                 model_params: dict[str, Any] | None = None, verbose: bool = True) -> None:
+        self.model = model
+        self.digitize_kwargs = digitize_kwargs
+        self.cache_dir = cache_dir
+        self.use_cache = use_cache
+        self.random_state = random_state
+        self.model_params = model_params
+        self.verbose = verbose
+
+    # --- features -------------------------------------------------------------------
+    def _digitize_kwargs(self) -> dict[str, Any]:
+        return {"fs": 500, **(self.digitize_kwargs or {})}
+
+    def features(self, X: Sequence[Any]) -> np.ndarray:
+        """Feature matrix (n_sheets, n_features) of sheets or records; NaN rows for failures."""
+        if isinstance(X, str | Path | ECGRecord | bytes) or (
+                isinstance(X, np.ndarray) and X.ndim == 3 and X.shape[-1] in (3, 4)
+                and X.dtype == np.uint8):
+            raise ConfigurationError("X must be a sequence of sheets (paths, arrays, records), "
+                                     f"not a single {type(X).__name__}")
+        names = feature_names(STANDARD_LEADS)
+        cache = (DigitizationCache(self.cache_dir, digitize_kwargs=self._digitize_kwargs())
+                 if self.use_cache else None)
+        rows = []
+        for item in _progress(list(X), self.verbose, "features"):
+            feats = self._features_one(item, cache)
+            rows.append([feats.get(n, np.nan) for n in names])
+        return np.asarray(rows, dtype=float).reshape(len(rows), len(names))
+
+    def _features_one(self, item: Any, cache: DigitizationCache | None) -> dict[str, float]:
+        if isinstance(item, ECGRecord):
+            memo_key = f"rec-{content_hash(item.signal)}-{item.fs}-{FEATURES_VERSION}"
+            if memo_key not in _FEATURE_MEMO:
+                _FEATURE_MEMO[memo_key] = extract_features(item)
+            return _FEATURE_MEMO[memo_key]
+        sha = _item_hash(item)
+        key = (cache.key(sha) if cache is not None
+               else f"{sha}-{self._digitize_kwargs()}") + f"-f{FEATURES_VERSION}"
+        if key in _FEATURE_MEMO:
+            return _FEATURE_MEMO[key]
+        entry_key = cache.key(sha) if cache is not None else ""
+        feats = cache.get_features(entry_key, FEATURES_VERSION) if cache is not None else None
+        if feats is None:
+            record = self._digitize(item, cache, entry_key)
+            feats = extract_features(record) if record is not None else {}
+            if cache is not None and record is not None:
+                cache.put_features(entry_key, FEATURES_VERSION, feats)
+        if feats:  # failures are not memoised, so each use warns again
+            _FEATURE_MEMO[key] = feats
+        return feats
+
+    def _digitize(self, item: Any, cache: DigitizationCache | None,
+                  key: str) -> ECGRecord | None:
+        cached = cache.get(key) if cache is not None else None
+        if isinstance(cached, CachedFailure):
+            _warn_failed(item, f"{cached.error}: {cached.message} (cached)")
+            return None
+        if isinstance(cached, ECGRecord):
+            return cached
+        digitize = _digitizer()
+        try:
+            record = digitize(item, **self._digitize_kwargs())
+        except ECGError as exc:
+            if cache is not None:
+                cache.put(key, exc)
+            _warn_failed(item, str(exc))
+            return None
+        except Exception as exc:  # a bug in the digitizer must not stop a whole experiment
+            _warn_failed(item, f"{type(exc).__name__}: {exc}")
+            return None
+        if cache is not None:
+            cache.put(key, record, extra={"source": str(item) if isinstance(item, str | Path)
+                                          else None})
+        return record
+
+    # --- estimator API -----------------------------------------------------------------
+    def fit(self, X: Sequence[Any], y: Sequence[int] | np.ndarray) -> FeaturePredictor:
+        """Digitize (cached), extract features and fit the pipeline; returns ``self``.
+
+        Raises
+        ------
+        ConfigurationError
+            Unknown model, ``len(X) != len(y)``, fewer than two classes.
+        """
+        from sklearn.impute import SimpleImputer
+        from sklearn.preprocessing import StandardScaler
+
+        y_arr = np.asarray(y)
+        if len(X) != y_arr.size:
+            raise ConfigurationError(f"X has {len(X)} sheets but y has {y_arr.size} labels")
+        if np.unique(y_arr).size < 2:
+            raise ConfigurationError("y must hold at least two classes")
+        clf = make_model(self.model, self.random_state, **(self.model_params or {}))
+        feats = self.features(X)
+        self.pipeline_ = Pipeline([
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            ("model", clf),
+        ]).fit(feats, y_arr)
+        self.classes_ = np.asarray(self.pipeline_.classes_)
+        self.feature_names_ = np.asarray(feature_names(STANDARD_LEADS), dtype=object)
+        return self
+
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        """Class probabilities, shape (n_sheets, n_classes), columns in ``classes_`` order."""
+        self._check_fitted()
+        return np.asarray(self.pipeline_.predict_proba(self.features(X)))
+
+    # --- persistence -------------------------------------------------------------------
+    def _save_payload(self, directory: Path) -> dict[str, Any]:
+        import skops.io as sio
+
+        sio.dump(self.pipeline_, directory / _PAYLOAD)
+        return {"file": _PAYLOAD, "features_version": FEATURES_VERSION,
+                "feature_names": [str(n) for n in self.feature_names_]}
+
+    def _load_payload(self, directory: Path, info: dict[str, Any]) -> None:
+        import skops.io as sio
+
+        path = directory / str(info.get("file", _PAYLOAD))
+        if not path.is_file():
+            raise ModelFormatError("archive has no skops payload", path=path)
+        untrusted = sorted(_payload_types(path) - _PLAIN_TYPES - set(TRUSTED_TYPES))
+        untrusted += [t for t in sio.get_untrusted_types(file=path)
+                      if t not in TRUSTED_TYPES and t not in untrusted]
+        if untrusted:
+            raise UnsafeModelError(f"skops payload holds untrusted types {untrusted}", path=path)
+        self.pipeline_ = sio.load(path, trusted=list(TRUSTED_TYPES))
+        if info.get("features_version") != FEATURES_VERSION:
+            warnings.warn(f"model was trained on features version {info.get('features_version')}"
+                          f", this library computes version {FEATURES_VERSION}", UserWarning,
+                          stacklevel=2)
+        self.feature_names_ = np.asarray(info.get("feature_names", feature_names()),
+                                         dtype=object)
+
+
+def _payload_types(path: Path) -> set[str]:
+    """Every ``module.class`` named in a skops file's schema (read as JSON, nothing run)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            schema = json.loads(zf.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ModelFormatError(f"corrupt skops payload: {exc}", path=path) from exc
+    found: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node:
+                found.add(f"{node.get('__module__', '')}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _item_hash(item: Any) -> str:
+    if isinstance(item, str | Path | bytes):
+        try:
+            return content_hash(item)
+        except OSError:
+            return content_hash(str(item).encode())  # missing file: digitize() names it
+    if isinstance(item, np.ndarray):
+        return content_hash(item)
+    try:  # PIL image
+        return content_hash(np.asarray(item))
+    except Exception as exc:
+        raise ConfigurationError(f"cannot use a {type(item).__name__} as a sheet") from exc
+
+
+def _digitizer() -> Any:
+    try:
+        from ecgdigitize import digitize  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "ecgdigitize.digitize is not available in this installation; pass ECGRecord "
+            "objects instead of images") from exc
+    return digitize
+
+
+def _warn_failed(item: Any, reason: str) -> None:
+    name = str(item) if isinstance(item, str | Path) else type(item).__name__
+    warnings.warn(f"{name}: cannot digitize ({reason}); its features are NaN",
+                  DigitizationWarning, stacklevel=4)
+
+
+def _progress(items: list[Any], verbose: bool, desc: str) -> Any:
+    if not verbose or len(items) < 2 or not sys.stderr.isatty():
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="sheet", leave=False)
+
+
+for _m in MODEL_CHOICES:
+    register_model(f"features-{_m}",
+                   lambda _m=_m, **kw: FeaturePredictor(model=_m, **kw))

@@ -1,0 +1,203 @@
+"""Calibration stage: pixel traces to millivolts and seconds, resampled to ``fs``.
+
+A trace column at working-image ``x`` is at time
+``t = panel.t0_s + (x - panel.box_px[0]) / px_per_s`` and its row ``y`` is
+``(panel.baseline_y_px - y) / px_per_mv`` mV, with ``px_per_s = px_per_mm_x x
+speed_mm_per_s`` and ``px_per_mv = px_per_mm_y x gain_mm_per_mv``. The
+per-column values are linearly interpolated onto the sample instants
+``i / fs`` of the panel's window; gaps without ink longer than ``max_gap_s``
+stay NaN.
+
+:func:`snap_gain` and :func:`snap_speed` turn a measured calibration pulse
+height or row width into the nearest standard scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .config import KNOWN_GAINS_MM_PER_MV, KNOWN_SPEEDS_MM_PER_S
+from .errors import ConfigurationError
+from .record import STANDARD_LEADS
+from .result import Calibration
+from .traces import Trace
+
+__all__ = ["assemble_signal", "snap_gain", "snap_speed", "trace_to_samples"]
+
+#: A measured scale further than this (relative) from every standard one is not snapped.
+SNAP_TOLERANCE = 0.2
+
+
+def snap_gain(pulse_height_px: float, px_per_mm_y: float) -> float | None:
+    """Amplitude scale (mm/mV) of a 1 mV calibration pulse, snapped to 5, 10 or 20.
+
+    Parameters
+    ----------
+    pulse_height_px : float
+        Height of the pulse, px.
+    px_per_mm_y : float
+        Vertical scale, px per mm.
+
+    Returns
+    -------
+    float or None
+        The standard gain within :data:`SNAP_TOLERANCE` of the measured one,
+        else ``None``.
+
+    Examples
+    --------
+    >>> snap_gain(80.0, 7.87), snap_gain(38.5, 7.87), snap_gain(60.0, 7.87)
+    (10.0, 5.0, None)
+    """
+    if not (pulse_height_px > 0 and px_per_mm_y > 0):
+        return None
+    return _snap(pulse_height_px / px_per_mm_y, KNOWN_GAINS_MM_PER_MV)
+
+
+def snap_speed(row_width_px: float, px_per_mm_x: float, duration_s: float = 10.0
+               ) -> float | None:
+    """Paper speed (mm/s) from the printed width of ``duration_s`` of record.
+
+    Examples
+    --------
+    >>> snap_speed(1968.0, 7.87), snap_speed(3936.0, 7.87), snap_speed(900.0, 7.87)
+    (25.0, 50.0, None)
+    """
+    if not (row_width_px > 0 and px_per_mm_x > 0 and duration_s > 0):
+        return None
+    return _snap(row_width_px / px_per_mm_x / duration_s, KNOWN_SPEEDS_MM_PER_S)
+
+
+def _snap(value: float, choices: Sequence[float]) -> float | None:
+    best = min(choices, key=lambda c: abs(value / c - 1))
+    return float(best) if abs(value / best - 1) <= SNAP_TOLERANCE else None
+
+
+def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
+                     max_gap_s: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+    """Convert one panel's trace to samples in mV at ``fs``.
+
+    Parameters
+    ----------
+    trace : Trace
+        Output of :func:`ecgdigitize.traces.extract_trace`.
+    calibration : Calibration
+        Scale of the sheet.
+    fs : float
+        Output sampling rate, Hz.
+    max_gap_s : float, default 0.08
+        Runs of columns without ink longer than this stay NaN (shorter ones,
+        e.g. a column separator crossing the trace, are interpolated).
+
+    Returns
+    -------
+    index : ndarray of int
+        Sample indices ``i`` (time ``i / fs`` s) of the panel's window
+        ``[t0_s, t1_s)``.
+    mv : ndarray of float
+        Voltage at those samples, mV; NaN where the trace was not found.
+
+    Raises
+    ------
+    ConfigurationError
+        If ``fs`` or the calibration scales are not positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ecgdigitize.result import Panel
+    >>> from ecgdigitize.traces import Trace
+    >>> p = Panel("I", (100.0, 0.0, 300.0, 80.0), 0.0, 1.0, 40.0, 0, 0)
+    >>> xs = np.arange(100.0, 300.0)
+    >>> tr = Trace("I", xs, np.full(200, 30.0), xs, np.full(200, 30.0), np.full(200, 3.0), 1.0, p)
+    >>> idx, mv = trace_to_samples(tr, Calibration(8.0, 10.0, 25.0, 1.0), fs=100)
+    >>> idx[:3].tolist(), float(mv[50])
+    ([0, 1, 2], 1.0)
+    """
+    if not (fs > 0 and calibration.px_per_s > 0 and calibration.px_per_mv > 0):
+        raise ConfigurationError(f"fs and the calibration must be positive; got fs={fs!r}, "
+                                 f"{calibration!r}")
+    p = trace.panel
+    i0 = int(np.ceil(p.t0_s * fs - 1e-9))
+    i1 = int(np.ceil(p.t1_s * fs - 1e-9))
+    index = np.arange(i0, max(i0, i1))
+    ok = np.isfinite(trace.y_px)
+    if ok.sum() < 2:
+        return index, np.full(index.size, np.nan)
+    t_col = p.t0_s + (trace.x_px[ok] - p.box_px[0]) / calibration.px_per_s
+    mv_col = (p.baseline_y_px - trace.y_px[ok]) / calibration.px_per_mv
+    t = index / fs
+    mv = np.interp(t, t_col, mv_col)
+    # NaN inside long gaps and beyond the inked span (by more than half a gap)
+    pos = np.searchsorted(t_col, t)
+    left = t_col[np.clip(pos - 1, 0, t_col.size - 1)]
+    right = t_col[np.clip(pos, 0, t_col.size - 1)]
+    gap = np.where((pos > 0) & (pos < t_col.size), right - left, 0.0)
+    outside = (t < t_col[0] - max_gap_s / 2) | (t > t_col[-1] + max_gap_s / 2)
+    mv[(gap > max_gap_s) | outside] = np.nan
+    return index, mv
+
+
+def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: float,
+                    duration_s: float = 10.0, lead_names: Sequence[str] = STANDARD_LEADS,
+                    max_gap_s: float = 0.08,
+                    min_quality: float = 0.0) -> tuple[np.ndarray, dict[str, float]]:
+    """Put every panel's samples into one ``(n_samples, n_leads)`` signal.
+
+    Rhythm strips are written first; a grid panel of the same lead fills only
+    the samples the strip left NaN. Panels of unknown leads are ignored.
+
+    Parameters
+    ----------
+    traces : sequence of Trace
+        One per panel.
+    calibration : Calibration
+        Scale of the sheet.
+    fs : float
+        Sampling rate, Hz.
+    duration_s : float, default 10
+        Length of the record, s.
+    lead_names : sequence of str, default STANDARD_LEADS
+        Columns of the output.
+    max_gap_s : float, default 0.08
+        See :func:`trace_to_samples`.
+    min_quality : float, default 0
+        Panels with a lower quality score are left NaN.
+
+    Returns
+    -------
+    signal : ndarray of shape (round(duration_s * fs), n_leads)
+        mV, NaN where a lead is not printed or not recovered.
+    quality : dict of str to float
+        Per-lead quality: the best quality of its panels (0 if none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ecgdigitize.result import Panel
+    >>> from ecgdigitize.traces import Trace
+    >>> p = Panel("II", (0.0, 0.0, 250.0, 80.0), 2.5, 5.0, 40.0, 0, 1)
+    >>> xs = np.arange(250.0)
+    >>> tr = Trace("II", xs, np.full(250, 40.0), xs, xs * 0 + 40, xs * 0 + 3, 0.9, p)
+    >>> sig, q = assemble_signal([tr], Calibration(4.0, 10.0), fs=100)
+    >>> sig.shape, int(np.isfinite(sig[:, 1]).sum()), q["II"], q["I"]
+    ((1000, 12), 250, 0.9, 0.0)
+    """
+    names = list(lead_names)
+    n = round(duration_s * fs)
+    signal = np.full((n, len(names)), np.nan)
+    quality = dict.fromkeys(names, 0.0)
+    order = sorted(traces, key=lambda tr: (not tr.panel.is_rhythm, -tr.quality))
+    for tr in order:
+        if tr.lead not in quality:
+            continue
+        quality[tr.lead] = max(quality[tr.lead], tr.quality)
+        if tr.quality < min_quality:
+            continue
+        idx, mv = trace_to_samples(tr, calibration, fs, max_gap_s=max_gap_s)
+        keep = (idx >= 0) & (idx < n)
+        col = signal[idx[keep], names.index(tr.lead)]
+        signal[idx[keep], names.index(tr.lead)] = np.where(np.isnan(col), mv[keep], col)
+    return signal, quality

@@ -1,0 +1,140 @@
+"""The one configuration object of the digitizer: :class:`DigitizeConfig`.
+
+Every tunable parameter of :func:`ecgdigitize.digitize` lives here, with its
+unit and default, and is passed down to the stages (never as ``**kwargs``).
+
+Examples
+--------
+>>> from ecgdigitize.config import DigitizeConfig
+>>> cfg = DigitizeConfig(fs=250, notch_hz=60)
+>>> cfg.fs, cfg.speed_mm_per_s, cfg.notch_hz
+(250.0, None, 60.0)
+>>> cfg.replace(fs=500).fs
+500.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import ConfigurationError
+from .io import DEFAULT_MAX_PIXELS
+
+__all__ = ["KNOWN_GAINS_MM_PER_MV", "KNOWN_LAYOUTS", "KNOWN_SPEEDS_MM_PER_S", "DigitizeConfig"]
+
+#: Paper speeds the digitizer recognises, mm/s.
+KNOWN_SPEEDS_MM_PER_S: tuple[float, ...] = (25.0, 50.0)
+#: Amplitude scales the digitizer recognises, mm/mV.
+KNOWN_GAINS_MM_PER_MV: tuple[float, ...] = (5.0, 10.0, 20.0)
+#: Layout names the digitizer recognises.
+KNOWN_LAYOUTS: tuple[str, ...] = ("3x4", "3x4+1", "3x4+3", "6x2", "12x1")
+_PEAK_MODES = ("centreline", "hybrid", "midpoint")
+
+
+@dataclass(frozen=True)
+class DigitizeConfig:
+    """Parameters of :func:`ecgdigitize.digitize`.
+
+    Parameters
+    ----------
+    fs : float, default 500
+        Sampling rate of the output signal, Hz.
+    speed_mm_per_s : float or None, default None
+        Paper speed (25 or 50 mm/s). ``None``: inferred from the printed width
+        of the rows (10 s of record), snapped to 25 or 50, 25 when unsure.
+    gain_mm_per_mv : float or None, default None
+        Amplitude scale (5, 10 or 20 mm/mV). ``None``: from the height of the
+        1 mV calibration pulse when one is found, else 10.
+    layout : str or None, default None
+        Force a layout ("3x4", "3x4+1", "3x4+3", "6x2", "12x1"); ``None`` = detect.
+    duration_s : float, default 10
+        Length of the recording shown on the sheet, s.
+    remove_baseline : bool, default False
+        High-pass the output at ``baseline_cutoff_hz`` (see
+        :func:`ecgdigitize.clean.remove_baseline_wander`).
+    baseline_cutoff_hz : float, default 0.5
+        Corner of that high-pass filter, Hz.
+    notch_hz : float or None, default None
+        Mains frequency to notch out (50 or 60 Hz); ``None`` = no notch.
+    max_pixels : int, default DEFAULT_MAX_PIXELS
+        Larger inputs are refused before decoding (decompression-bomb guard).
+    jump_cost : float, default 0.15
+        Trace tracking: cost per pixel of vertical jump across *paper* (a jump
+        along ink is nearly free, so steep QRS edges cost nothing).
+    slope_cost : float, default 0.01
+        Trace tracking: cost per pixel of any vertical move (keeps the path
+        from sliding along text or separator lines).
+    prior_weight : float, default 6.0
+        Trace tracking: strength of the pull towards the panel's own baseline,
+        applied beyond half a row spacing (keeps a trace off its neighbours).
+    peak_mode : {"centreline", "hybrid", "midpoint"}, default "centreline"
+        How the line centre is read from the vertical run of ink the path
+        crosses in each pixel column: "centreline" joins the runs' overlaps at
+        column borders and their extremes at apexes (steep QRS edges and
+        sharp peaks kept); "midpoint" takes each run's middle; "hybrid" the
+        middle, or the run's extreme at columns that top their neighbours.
+    max_gap_s : float, default 0.08
+        Gaps without ink longer than this stay NaN; shorter ones are interpolated.
+    min_quality : float, default 0.35
+        Leads whose quality score (0-1) is lower are returned as NaN with a warning.
+
+    Raises
+    ------
+    ConfigurationError
+        If a value is out of range (checked at construction).
+    """
+
+    fs: float = 500.0
+    speed_mm_per_s: float | None = None
+    gain_mm_per_mv: float | None = None
+    layout: str | None = None
+    duration_s: float = 10.0
+    remove_baseline: bool = False
+    baseline_cutoff_hz: float = 0.5
+    notch_hz: float | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    jump_cost: float = 0.15
+    slope_cost: float = 0.01
+    prior_weight: float = 6.0
+    peak_mode: str = "centreline"
+    max_gap_s: float = 0.08
+    min_quality: float = 0.35
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int) and not isinstance(value, bool) and f.name != "max_pixels":
+                object.__setattr__(self, f.name, float(value))
+        _positive(self.fs, "fs")
+        _positive(self.duration_s, "duration_s")
+        _positive(self.baseline_cutoff_hz, "baseline_cutoff_hz")
+        _positive(self.max_gap_s, "max_gap_s")
+        if self.speed_mm_per_s is not None:
+            _positive(self.speed_mm_per_s, "speed_mm_per_s")
+        if self.gain_mm_per_mv is not None:
+            _positive(self.gain_mm_per_mv, "gain_mm_per_mv")
+        if self.notch_hz is not None and not 0 < self.notch_hz < self.fs / 2:
+            raise ConfigurationError(f"notch_hz must be in (0, fs/2); got {self.notch_hz!r}")
+        if self.layout is not None and self.layout not in KNOWN_LAYOUTS:
+            raise ConfigurationError(f"layout must be one of {KNOWN_LAYOUTS} or None; "
+                                     f"got {self.layout!r}")
+        if self.peak_mode not in _PEAK_MODES:
+            raise ConfigurationError(f"peak_mode must be one of {_PEAK_MODES}; "
+                                     f"got {self.peak_mode!r}")
+        if not 0.0 <= self.min_quality <= 1.0:
+            raise ConfigurationError(f"min_quality must be in [0, 1]; got {self.min_quality!r}")
+        if int(self.max_pixels) <= 0:
+            raise ConfigurationError(f"max_pixels must be positive; got {self.max_pixels!r}")
+        for name in ("jump_cost", "slope_cost", "prior_weight"):
+            if not getattr(self, name) >= 0:
+                raise ConfigurationError(f"{name} must be >= 0; got {getattr(self, name)!r}")
+
+    def replace(self, **changes: Any) -> DigitizeConfig:
+        """Return a copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+
+def _positive(value: float, name: str) -> None:
+    if not (isinstance(value, int | float) and value == value and 0 < value < float("inf")):
+        raise ConfigurationError(f"{name} must be a positive number; got {value!r}")

@@ -1,0 +1,475 @@
+"""Converting one sheet file: load, digitize, write outputs atomically, report.
+
+:func:`convert_file` is the unit of work of :mod:`ecgdigitize.batch` (it runs
+in a worker process or on a Dask worker) and of ``ecgdigitize digitize``. It
+never raises for a bad input: the error type and reason go into the returned
+:class:`FileResult`, which is also the manifest entry. :func:`write_outputs`
+writes every format into a temporary folder inside the output folder, then
+moves each file into place with :func:`os.replace`, so no partial output ever
+carries a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigurationError, ECGError, MissingDependencyError
+from .io import DEFAULT_MAX_PIXELS, load_image
+from .record import ECGRecord
+from .result import DigitizedECG
+
+__all__ = [
+    "FORMATS",
+    "FileResult",
+    "convert_file",
+    "draw_overlay",
+    "expected_outputs",
+    "limit_threads",
+    "output_stem",
+    "peak_rss_mb",
+    "remove_stale_temps",
+    "single_thread_env",
+    "write_outputs",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Output formats understood by :func:`write_outputs`.
+FORMATS: tuple[str, ...] = ("wfdb", "csv", "npy")
+_TMP_PREFIX = ".ecgdigitize-tmp-"
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+DigitizeFn = Callable[..., DigitizedECG]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one input file (one line of the manifest).
+
+    Attributes
+    ----------
+    input : str
+        Absolute path of the input.
+    status : str
+        ``"ok"``, ``"failed"`` or ``"skipped"``.
+    stem : str
+        Output file stem (see :func:`output_stem`).
+    outputs : tuple of str
+        Files written (absolute paths), empty unless ``status == "ok"``.
+    sha256 : str or None
+        Hash of the input bytes; ``size_bytes`` and ``mtime_ns`` detect changes on resume.
+    error_type, error_message : str or None
+        Exception class name and reason of a failure (or why a file was skipped).
+    layout : str or None
+        Detected layout (``"3x4+1"``...).
+    px_per_mm : tuple of float or None
+        Scale found, ``(x, y)`` pixels per millimetre.
+    quality : mapping of str to float
+        Per-lead quality in [0, 1].
+    leads_recovered : int
+        Leads with at least one finite sample.
+    warnings : tuple of str
+        Warnings of the pipeline.
+    time_s : float
+        Wall time of the whole file (load + digitize + write), s.
+    stage_times_s : mapping of str to float
+        Wall time of each pipeline stage, s.
+    peak_rss_mb : float or None
+        Peak resident memory of the process that converted the file, MiB.
+    worker : str or None
+        ``host:pid`` of that process.
+    """
+
+    input: str
+    status: str
+    stem: str = ""
+    outputs: tuple[str, ...] = ()
+    sha256: str | None = None
+    size_bytes: int | None = None
+    mtime_ns: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    layout: str | None = None
+    px_per_mm: tuple[float, float] | None = None
+    quality: Mapping[str, float] = field(default_factory=dict)
+    leads_recovered: int = 0
+    warnings: tuple[str, ...] = ()
+    time_s: float = 0.0
+    stage_times_s: Mapping[str, float] = field(default_factory=dict)
+    peak_rss_mb: float | None = None
+    worker: str | None = None
+
+    @property
+    def mean_quality(self) -> float:
+        """Mean per-lead quality (NaN without leads)."""
+        vals = [float(v) for v in self.quality.values()]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the manifest entry (JSON-serialisable dict)."""
+        d = asdict(self)
+        d["mean_quality"] = None if np.isnan(self.mean_quality) else round(self.mean_quality, 4)
+        return d
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> FileResult:
+        """Rebuild a result from a manifest entry (unknown keys are ignored)."""
+        names = cls.__dataclass_fields__.keys()
+        kw = {k: v for k, v in entry.items() if k in names}
+        for key in ("outputs", "warnings"):
+            kw[key] = tuple(kw.get(key) or ())
+        if kw.get("px_per_mm") is not None:
+            kw["px_per_mm"] = tuple(kw["px_per_mm"])
+        return cls(**kw)
+
+    def describe(self) -> str:
+        """One line for humans: layout, px/mm, leads recovered, mean quality, time."""
+        name = Path(self.input).name
+        if self.status != "ok":
+            return f"{name}: {self.status}: {self.error_message}"
+        ppm = "?" if self.px_per_mm is None else f"{np.nanmean(self.px_per_mm):.2f}"
+        return (f"{name}: layout {self.layout}, {ppm} px/mm, "
+                f"{self.leads_recovered}/{len(self.quality) or '?'} leads, "
+                f"quality {self.mean_quality:.2f}, {self.time_s:.2f} s")
+
+
+# --- one file ------------------------------------------------------------------
+def output_stem(path: str | os.PathLike[str]) -> str:
+    """Return the output stem of an input: its stem plus a short hash of its absolute path.
+
+    Equal stems in different folders get different names; the same input always
+    gets the same name. Characters WFDB refuses in record names become ``_``.
+
+    Examples
+    --------
+    >>> a, b = output_stem("/x/scan 1.png"), output_stem("/y/scan 1.png")
+    >>> a.startswith("scan_1_"), a != b, a == output_stem("/x/scan 1.png")
+    (True, True, True)
+    """
+    p = os.path.abspath(os.fspath(path))
+    digest = hashlib.sha1(p.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(p).stem).strip("_") or "sheet"
+    return f"{stem[:80]}_{digest}"
+
+
+def expected_outputs(out_dir: str | os.PathLike[str], stem: str,
+                     formats: Sequence[str]) -> tuple[Path, ...]:
+    """Paths :func:`write_outputs` writes for ``stem`` (WFDB header last)."""
+    out = Path(out_dir)
+    names = {"npy": [f"{stem}.npy"], "csv": [f"{stem}.csv"],
+             "wfdb": [f"{stem}.dat", f"{stem}.hea"]}
+    return tuple(out / n for fmt in ("npy", "csv", "wfdb") if fmt in formats for n in names[fmt])
+
+
+def write_outputs(record: ECGRecord, out_dir: str | os.PathLike[str], stem: str,
+                  formats: Sequence[str] = ("wfdb",)) -> tuple[Path, ...]:
+    """Write a record in each format, atomically; return the paths written.
+
+    Everything is first written into a temporary folder inside ``out_dir``
+    then moved into place with :func:`os.replace` (WFDB header last), so an
+    interrupted write never leaves a partial file under a final name.
+
+    Parameters
+    ----------
+    record : ECGRecord
+        Signal in mV.
+    out_dir : path-like
+        Destination folder (created if needed).
+    stem : str
+        File stem (also the WFDB record name).
+    formats : sequence of str
+        Any of :data:`FORMATS`.
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown format.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> rec = ECGRecord(np.zeros((10, 12)), fs=500)
+    >>> [p.name for p in write_outputs(rec, tempfile.mkdtemp(), "r1", ["npy", "wfdb"])]
+    ['r1.npy', 'r1.dat', 'r1.hea']
+    """
+    bad = set(formats) - set(FORMATS)
+    if bad or not formats:
+        raise ConfigurationError(f"formats must be among {FORMATS}; got {list(formats)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=out))
+    try:
+        if "npy" in formats:
+            np.save(tmp / f"{stem}.npy", record.to_numpy())
+        if "csv" in formats:
+            record.to_csv(tmp / f"{stem}.csv")
+        if "wfdb" in formats:
+            record.replace(name=stem).to_wfdb(tmp, record_name=stem)
+        finals = expected_outputs(out, stem, formats)
+        for final in finals:
+            os.replace(tmp / final.name, final)
+        return finals
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                 formats: Sequence[str] = ("wfdb",), fs: float = 500,
+                 config: Any = None, digitize: DigitizeFn | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, overlay: bool = False) -> FileResult:
+    """Load, digitize and write one sheet; never raises for a bad file.
+
+    Parameters
+    ----------
+    path : path-like
+        Sheet image or PDF.
+    out_dir : path-like
+        Output folder.
+    formats, fs, config
+        Output formats, sampling rate in Hz and ``DigitizeConfig`` for ``digitize``.
+    digitize : callable, optional
+        ``digitize(image, fs=..., config=...) -> DigitizedECG``; defaults to
+        :func:`ecgdigitize.digitize`.
+    max_pixels : int
+        Decompression-bomb limit of :func:`~ecgdigitize.io.load_image`.
+    overlay : bool, default False
+        Also write ``<stem>_overlay.png``: the traces found, drawn over the
+        rectified sheet (see :func:`draw_overlay`).
+
+    Returns
+    -------
+    FileResult
+        ``status="failed"`` with the error type and reason when anything went
+        wrong (a project error, or a bug: its traceback is logged).
+    """
+    t0 = time.perf_counter()
+    src = os.path.abspath(os.fspath(path))
+    base = FileResult(input=src, status="failed", stem=output_stem(src),
+                      worker=f"{socket.gethostname()}:{os.getpid()}")
+    fn = digitize or _default_digitize()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            image = load_image(src, max_pixels=max_pixels)
+            data = _safe_fingerprint(src)
+            result = fn(image, fs=fs, config=config)
+            outputs = write_outputs(result, out_dir, base.stem, formats)
+            if overlay:
+                png = Path(out_dir) / f"{base.stem}_overlay.png"
+                _save_png_atomic(draw_overlay(image, result), png)
+                outputs = (*outputs, png)
+            del image
+        return _ok_result(base, data, result, outputs, caught, time.perf_counter() - t0)
+    except (ECGError, Exception) as exc:  # a batch survives every bad file
+        if not isinstance(exc, ECGError):
+            logger.error("unexpected error on %s\n%s", src, traceback.format_exc())
+        reason = exc.reason if isinstance(exc, ECGError) else (str(exc) or repr(exc))
+        return _replace(base, error_type=type(exc).__name__, error_message=reason,
+                        time_s=time.perf_counter() - t0, peak_rss_mb=peak_rss_mb(),
+                        **_safe_fingerprint(src))
+
+
+def _ok_result(base: FileResult, data: dict[str, Any], result: DigitizedECG,
+               outputs: Sequence[Path], caught: Sequence[warnings.WarningMessage],
+               elapsed_s: float) -> FileResult:
+    sig = np.asarray(result.signal)
+    leads = int(np.sum(np.any(np.isfinite(sig), axis=0))) if sig.size else 0
+    ppm = getattr(result, "px_per_mm", None)
+    notes = tuple(getattr(result, "warnings", ())) + tuple(str(w.message) for w in caught)
+    return _replace(
+        base, status="ok", outputs=tuple(str(p) for p in outputs), **data,
+        layout=getattr(result, "layout", None),
+        px_per_mm=None if ppm is None else (float(ppm[0]), float(ppm[1])),
+        quality={k: float(v) for k, v in getattr(result, "quality", {}).items()},
+        leads_recovered=leads, warnings=tuple(dict.fromkeys(notes)), time_s=elapsed_s,
+        stage_times_s={k: float(v) for k, v in getattr(result, "stage_times_s", {}).items()},
+        peak_rss_mb=peak_rss_mb())
+
+
+def _replace(res: FileResult, **changes: Any) -> FileResult:
+    return replace(res, **changes)
+
+
+def _fingerprint(path: str) -> dict[str, Any]:
+    st = os.stat(path)
+    h = hashlib.sha256()
+    if os.path.isfile(path):
+        with open(path, "rb") as fh:
+            for chunk in iter(functools.partial(fh.read, 1 << 20), b""):
+                h.update(chunk)
+    return {"sha256": h.hexdigest(), "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _safe_fingerprint(path: str) -> dict[str, Any]:
+    try:
+        return _fingerprint(path)
+    except OSError:
+        return {}
+
+
+def _default_digitize() -> DigitizeFn:
+    import ecgdigitize
+
+    fn = getattr(ecgdigitize, "digitize", None)
+    if fn is None:
+        try:
+            from .pipeline import digitize as fn
+        except ImportError as exc:
+            raise MissingDependencyError("ecgdigitize.pipeline.digitize is not available") from exc
+    return fn
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MiB (``getrusage`` maxrss)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def limit_threads() -> None:
+    """Keep this process to one BLAS/OpenMP/OpenCV thread (parallelism comes from processes)."""
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+    with contextlib.suppress(ImportError):
+        import cv2
+
+        cv2.setNumThreads(1)
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+
+
+def worker_init(parent_pid: int | None = None) -> None:
+    """Initializer of batch worker processes: one thread, SIGINT left to the driver.
+
+    With ``parent_pid``, the worker exits as soon as that driver process is
+    gone (a killed driver must not leave workers behind, blocked forever).
+    """
+    # Ctrl-C reaches the whole process group; the driver decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_threads()
+    if parent_pid is not None:
+        import threading
+
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True,
+                         name="ecgdigitize-parent-watch").start()
+
+
+def _exit_with_parent(parent_pid: int, period_s: float = 0.5) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(period_s)
+    os._exit(1)  # the driver died: its temp folders are removed by the next run
+
+
+def task_in_worker(path: str, **kwargs: Any) -> FileResult:
+    """:func:`convert_file` as run on a pool or Dask worker (one thread per process)."""
+    limit_threads()
+    return convert_file(path, **kwargs)
+
+
+
+
+@contextlib.contextmanager
+def single_thread_env() -> Iterator[None]:
+    """Set the BLAS/OpenMP thread variables to 1 while spawning worker processes."""
+    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+    os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
+    try:
+        yield
+    finally:
+        for var, val in saved.items():
+            if val is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = val
+
+
+def remove_stale_temps(out_dir: str | os.PathLike[str]) -> None:
+    """Remove temporary folders left in ``out_dir`` by killed processes (not by live ones)."""
+    for tmp in Path(out_dir).glob(f"{_TMP_PREFIX}*"):
+        pid = tmp.name[len(_TMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def draw_overlay(image: np.ndarray, result: DigitizedECG) -> np.ndarray:
+    """Draw the panels (green) and traces (blue) found over the rectified sheet.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3), uint8
+        The input sheet, as loaded.
+    result : DigitizedECG
+        Its digitization (needs ``calibration`` to place the traces).
+
+    Returns
+    -------
+    ndarray of shape (h, w, 3), uint8
+        The sheet warped to the working frame (``result.working_shape``), annotated.
+    """
+    import cv2
+
+    h, w = result.working_shape
+    canvas = np.ascontiguousarray(image[..., :3])
+    if h > 0 and w > 0:
+        canvas = cv2.warpPerspective(canvas, np.asarray(result.transform, float), (w, h),
+                                     borderValue=(255, 255, 255))
+    cal = result.calibration
+    for panel in result.panels:
+        x0, y0, x1, y1 = (round(float(v)) for v in panel.box_px)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 160, 0), 1)
+        if cal is None or panel.lead not in result.lead_names:
+            continue
+        v = result.lead(panel.lead)
+        i0, i1 = round(panel.t0_s * result.fs), round(panel.t1_s * result.fs)
+        t = np.arange(i0, min(i1, len(v))) / result.fs
+        x = panel.box_px[0] + (t - panel.t0_s) * cal.px_per_s
+        y = panel.baseline_y_px - v[i0:i0 + len(t)] * cal.px_per_mv
+        pts = np.stack([x, y], axis=1)
+        for run in np.split(pts, np.flatnonzero(~np.isfinite(y)) + 1):
+            run = run[np.isfinite(run[:, 1])]
+            if len(run) > 1:
+                cv2.polylines(canvas, [np.round(run).astype(np.int32)], False, (0, 0, 255), 1)
+    return canvas
+
+
+def _save_png_atomic(rgb: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    tmp = path.with_name(f"{_TMP_PREFIX}{os.getpid()}-{path.name}")
+    try:
+        Image.fromarray(rgb).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,361 @@
+"""Geometry stage: skew, page orientation, page outline and rectification.
+
+All angles are degrees **counter-clockwise** as seen on screen (the convention
+of :func:`cv2.getRotationMatrix2D`); a value describes the rotation *present
+in the input*, which :func:`rectify` removes. Every transform is a 3x3
+homography mapping input pixel coordinates ``(x, y, 1)`` to working pixels.
+
+Changes to the agreed interface: :func:`rectify` also takes ``orientation``
+(0/90/180/270, from :func:`detect_page_orientation`) and ``grid`` (its skew
+is used when ``rotation_deg`` is None); :class:`Rectified` also has ``quad``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.signal import find_peaks
+
+from .errors import InputError, NoGridFoundError
+from .grid import GridSpec, detect_grid, find_pulse_boxes, ink_mask
+
+__all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_page_quad",
+           "rectify"]
+
+_SMALL_SIDE_PX = 900  # working size of the quick ink-based estimates
+
+
+@dataclass(frozen=True, eq=False)
+class Rectified:
+    """An image brought upright, with the transform that did it.
+
+    Attributes
+    ----------
+    image : ndarray of shape (H, W, 3), uint8
+        The working image (upright, deskewed, perspective removed).
+    transform : ndarray of shape (3, 3)
+        Homography from input px to working px.
+    rotation_deg : float
+        Small-angle skew removed, degrees counter-clockwise.
+    orientation : int
+        Quarter turns removed (0, 90, 180 or 270 degrees counter-clockwise).
+    quad : ndarray of shape (4, 2) or None
+        Page corners (input px, clockwise from top-left) that were mapped to
+        the image corners, if a perspective correction was made.
+    """
+
+    image: np.ndarray
+    transform: np.ndarray = field(default_factory=lambda: np.eye(3))
+    rotation_deg: float = 0.0
+    orientation: int = 0
+    quad: np.ndarray | None = None
+
+
+def estimate_rotation(rgb_or_gray: np.ndarray, grid: GridSpec | None = None) -> float:
+    """Skew of the sheet in degrees counter-clockwise (within about +-15).
+
+    The grid lines give it (see :func:`~ecgdigitize.grid.detect_grid`); without
+    a grid, the angle at which the row profile of the trace ink is sharpest
+    (the isoelectric baselines are horizontal) is used.
+
+    Parameters
+    ----------
+    rgb_or_gray : ndarray of shape (H, W, 3) or (H, W), uint8
+        Sheet image.
+    grid : GridSpec, optional
+        Result of :func:`~ecgdigitize.grid.detect_grid` on the same image;
+        computed here when omitted.
+
+    Returns
+    -------
+    float
+        Rotation present in the image, degrees counter-clockwise.
+
+    Examples
+    --------
+    >>> img = np.full((300, 400, 3), 255, np.uint8)
+    >>> img[:, ::8] = (230, 90, 90); img[::8, :] = (230, 90, 90)
+    >>> abs(estimate_rotation(img)) < 0.05
+    True
+    """
+    img = np.asarray(rgb_or_gray)
+    if grid is None:
+        try:
+            grid = detect_grid(img)
+        except NoGridFoundError:
+            grid = None
+    if grid is not None and grid.source == "grid" and grid.confidence >= 0.3:
+        return float(grid.rotation_deg)
+    return _rotation_from_ink(img)
+
+
+def _rotation_from_ink(img: np.ndarray, max_deg: float = 15.0) -> float:
+    small, _ = _shrink(img)
+    ink = ink_mask(small, threshold=0.6).astype(np.float32)
+    if ink.sum() == 0:
+        return 0.0
+    h, w = ink.shape
+    centre = (w / 2.0, h / 2.0)
+    best = 0.0
+    for span, n in ((max_deg, 61), (0.5, 21), (0.05, 11)):
+        angles = best + np.linspace(-span, span, n)
+        scores = []
+        for a in angles:
+            m = cv2.getRotationMatrix2D(centre, -float(a), 1.0)
+            rows = cv2.warpAffine(ink, m, (w, h), flags=cv2.INTER_LINEAR).sum(axis=1)
+            scores.append(float(np.square(rows).sum()))
+        best = float(angles[int(np.argmax(scores))])
+    return best
+
+
+def detect_page_orientation(rgb: np.ndarray) -> int:
+    """Quarter turns present in the image: 0, 90, 180 or 270 degrees CCW.
+
+    Traces run along the printed rows, so the ink's row profile is far
+    peakier than its column profile on an upright or upside-down sheet
+    (call it on a deskewed image). Up and down are told apart
+    by where the ink sits around each row's baseline: R waves and the
+    calibration pulses rise above it.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        Sheet image.
+
+    Returns
+    -------
+    int
+        Rotation present in the image (CCW degrees); ``rectify(...,
+        orientation=...)`` removes it.
+
+    Examples
+    --------
+    >>> img = np.full((400, 600, 3), 255, np.uint8)
+    >>> for y in (100, 200, 300):  # baselines with a 1 mV pulse at their start
+    ...     img[y:y + 2, 30:570] = 0; img[y - 40:y, 40:42] = img[y - 40:y, 50:52] = 0
+    ...     img[y - 40:y - 38, 40:52] = 0
+    >>> detect_page_orientation(img), detect_page_orientation(np.rot90(img).copy())
+    (0, 90)
+    """
+    small, _ = _shrink(np.asarray(rgb), 1400)
+    ink = ink_mask(small).astype(np.uint8)
+    if _peakiness(ink.sum(axis=0)) > _peakiness(ink.sum(axis=1)):
+        # page on its side: turn it back to landscape, then test up/down
+        return 90 if _upright_score(np.rot90(ink, k=-1)) >= 0 else 270
+    return 0 if _upright_score(ink) >= 0 else 180
+
+
+def _peakiness(profile: np.ndarray) -> float:
+    """n * sum(p^2) / sum(p)^2: 1 for a flat profile, large for a few sharp rows."""
+    p = profile.astype(float)
+    total = p.sum()
+    return 0.0 if total <= 0 else float(len(p) * np.square(p).sum() / total ** 2)
+
+
+def _upright_score(ink: np.ndarray) -> float:
+    """Positive for an upright sheet, negative for one upside down.
+
+    Calibration pulses (rectangles joined at the top, at the left of the
+    rows) decide when present; otherwise the ink rising above the row
+    baselines (R waves) is weighed against the ink falling below them.
+    """
+    h, w = ink.shape
+    boxes = find_pulse_boxes(ink.astype(bool), min_height_px=max(8, int(0.025 * h)))
+    votes = sum((1 if b[4] else -1) * (1 if b[0] < w / 2 else -1) for b in boxes)
+    if votes:
+        return float(votes) * 1e9
+    flat = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, max(9, w // 60)), np.uint8))
+    profile = flat.sum(axis=1).astype(float)
+    if profile.max() <= 0:
+        return 0.0
+    peaks, _ = find_peaks(profile, height=0.25 * profile.max(), distance=max(5, h // 30))
+    half = int(np.median(np.diff(peaks)) / 2) if len(peaks) > 1 else h // 8
+    score = 0.0
+    for b in peaks:
+        lo = max(b - half, 0)
+        band = ink[lo:b + half].astype(bool)
+        has = band.any(axis=0)
+        if not has.any():
+            continue
+        ys = np.arange(band.shape[0])[:, None] - (b - lo)
+        rise = -np.where(band, ys, 10 ** 6).min(axis=0)[has]
+        fall = np.where(band, ys, -(10 ** 6)).max(axis=0)[has]
+        score += float(np.clip(rise - 3, 0, None).sum() - np.clip(fall - 3, 0, None).sum())
+    return score
+
+
+def find_page_quad(rgb: np.ndarray) -> np.ndarray | None:
+    """Corners of the sheet in a photograph, for perspective correction.
+
+    The sheet is the largest bright, four-cornered region; when it fills
+    nearly the whole image (a scan) there is nothing to correct.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        Photo or scan.
+
+    Returns
+    -------
+    ndarray of shape (4, 2) or None
+        ``(x, y)`` input px of the top-left, top-right, bottom-right and
+        bottom-left corners; None for scans and when no clear sheet is seen.
+
+    Examples
+    --------
+    >>> img = np.full((300, 400, 3), 40, np.uint8)
+    >>> pts = np.array([[60, 40], [350, 60], [330, 260], [50, 250]], np.int32)
+    >>> _ = cv2.fillConvexPoly(img, pts, (250, 250, 250))
+    >>> find_page_quad(img).round(-1).astype(int).tolist()
+    [[60, 40], [350, 60], [330, 260], [50, 250]]
+    """
+    small, scale = _shrink(np.asarray(rgb))
+    grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    _, bright = cv2.threshold(cv2.GaussianBlur(grey, (5, 5), 0), 0, 255,
+                              cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    area = cv2.contourArea(hull)
+    h, w = grey.shape
+    if area < 0.2 * h * w or area > 0.97 * h * w:
+        return None
+    approx = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+    if len(approx) != 4:
+        return None
+    return _order_corners(approx.reshape(4, 2).astype(float) * scale)
+
+
+def _order_corners(pts: np.ndarray) -> np.ndarray:
+    s, d = pts.sum(axis=1), pts[:, 0] - pts[:, 1]
+    return np.array([pts[np.argmin(s)], pts[np.argmax(d)], pts[np.argmax(s)], pts[np.argmin(d)]])
+
+
+def rectify(rgb: np.ndarray, *, rotation_deg: float | None = None, quad: np.ndarray | None = None,
+            orientation: int = 0, grid: GridSpec | None = None,
+            fill: tuple[int, int, int] | None = None) -> Rectified:
+    """Bring a sheet upright: perspective, quarter turns, then small skew.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        Input image.
+    rotation_deg : float, optional
+        Skew present in the (quarter-turned) image, CCW degrees; estimated
+        with :func:`estimate_rotation` (using ``grid``) when None and no
+        ``quad`` is given.
+    quad : ndarray of shape (4, 2), optional
+        Page corners from :func:`find_page_quad`; mapped to a rectangle whose
+        sides are the mean lengths of opposite edges. The scale changes, so
+        run :func:`~ecgdigitize.grid.detect_grid` again on the result.
+    orientation : {0, 90, 180, 270}, default 0
+        Quarter turns present in the image (from :func:`detect_page_orientation`).
+    grid : GridSpec, optional
+        Grid found on the input; its skew is used when ``rotation_deg`` is None.
+    fill : (int, int, int), optional
+        Colour of areas uncovered by the rotation (default: the paper colour).
+
+    Returns
+    -------
+    Rectified
+        Working image and the input-to-working homography.
+
+    Raises
+    ------
+    InputError
+        If ``orientation`` is not a multiple of 90 or ``quad`` is malformed.
+
+    Examples
+    --------
+    >>> img = np.full((100, 200, 3), 255, np.uint8)
+    >>> r = rectify(img, rotation_deg=0.0, orientation=90)
+    >>> r.image.shape, r.transform @ [0, 0, 1]
+    ((200, 100, 3), array([99.,  0.,  1.]))
+    """
+    img = np.asarray(rgb)
+    if orientation % 90 != 0:
+        raise InputError(f"orientation must be 0, 90, 180 or 270; got {orientation}")
+    transform = np.eye(3)
+    if quad is not None:
+        img, h_quad = _unwarp_quad(img, np.asarray(quad, dtype=float))
+        transform = h_quad @ transform
+    k = (int(orientation) // 90) % 4
+    if k:
+        h, w = img.shape[:2]
+        img = np.ascontiguousarray(np.rot90(img, k=-k))
+        transform = _quarter_turn(k, w, h) @ transform
+    if rotation_deg is None:
+        if quad is not None:
+            rotation_deg = 0.0
+        elif grid is not None and k == 0:
+            rotation_deg = estimate_rotation(img, grid)
+        else:
+            rotation_deg = estimate_rotation(img)
+    if abs(rotation_deg) > 1e-3:
+        img, h_rot = _rotate(img, float(rotation_deg), fill)
+        transform = h_rot @ transform
+    return Rectified(img, transform, float(rotation_deg), int(orientation) % 360,
+                     None if quad is None else np.asarray(quad, dtype=float))
+
+
+def _quarter_turn(k: int, w: int, h: int) -> np.ndarray:
+    """Homography of ``np.rot90(img, -k)`` (k clockwise quarter turns) for a w x h image."""
+    if k == 1:
+        return np.array([[0, -1, h - 1], [1, 0, 0], [0, 0, 1]], float)
+    if k == 2:
+        return np.array([[-1, 0, w - 1], [0, -1, h - 1], [0, 0, 1]], float)
+    return np.array([[0, 1, 0], [-1, 0, w - 1], [0, 0, 1]], float)
+
+
+def _rotate(img: np.ndarray, angle_ccw: float, fill: tuple[int, int, int] | None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate by ``-angle_ccw`` about the centre, growing the canvas to keep every pixel."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), -angle_ccw, 1.0)
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], float) @ m.T
+    new_w = int(np.ceil(corners[:, 0].max() - corners[:, 0].min()))
+    new_h = int(np.ceil(corners[:, 1].max() - corners[:, 1].min()))
+    m[0, 2] += (new_w - w) / 2.0
+    m[1, 2] += (new_h - h) / 2.0
+    colour = fill if fill is not None else _paper_colour(img)
+    out = cv2.warpAffine(img, m, (new_w, new_h), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
+    return out, np.vstack([m, [0.0, 0.0, 1.0]])
+
+
+def _unwarp_quad(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if quad.shape != (4, 2) or not np.all(np.isfinite(quad)):
+        raise InputError(f"quad must be a (4, 2) array of finite corners; got shape {quad.shape}")
+    tl, tr, br, bl = quad
+    width = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
+    height = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+    if width < 8 or height < 8:
+        raise InputError("quad is degenerate (sides under 8 px)")
+    dst = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
+    h_quad = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    out = cv2.warpPerspective(img, h_quad, (round(width), round(height)), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+    return out, h_quad.astype(float)
+
+
+def _paper_colour(img: np.ndarray) -> tuple[int, int, int]:
+    sub = img[::9, ::9].reshape(-1, img.shape[2] if img.ndim == 3 else 1)
+    bright = sub[sub.max(axis=1) >= np.percentile(sub.max(axis=1), 75)]
+    med = np.median(bright, axis=0)
+    if img.ndim == 2:
+        return (int(med[0]),) * 3  # type: ignore[return-value]
+    return (int(med[0]), int(med[1]), int(med[2]))
+
+
+def _shrink(img: np.ndarray, side_px: int = _SMALL_SIDE_PX) -> tuple[np.ndarray, float]:
+    """A copy whose longer side is at most ``side_px``, and the scale back to input px."""
+    h, w = img.shape[:2]
+    factor = max(h, w) / side_px
+    if factor <= 1:
+        return img, 1.0
+    small = cv2.resize(img, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
+    return small, factor

@@ -1,0 +1,164 @@
+"""Anti-aliased drawing primitives of the sheet renderer (grid, ink, text).
+
+Each function returns an opacity mask (float32, 0..1) of the image size; the
+renderer composites masks onto the paper colour. Pixel centres sit at integer
+coordinates: pixel ``i`` covers ``[i - 0.5, i + 0.5]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+__all__ = ["composite", "grid_mask", "ink_mask", "line_profile", "text_mask"]
+
+_SHIFT = 4  # cv2 fixed-point bits: 1/16 px
+
+
+def line_profile(n: int, positions: np.ndarray, width: float) -> np.ndarray:
+    """Coverage (0..1) of ``n`` pixels by lines of ``width`` px centred at ``positions``.
+
+    Examples
+    --------
+    >>> line_profile(5, np.array([2.0]), 1.0).tolist()
+    [0.0, 0.0, 1.0, 0.0, 0.0]
+    >>> line_profile(4, np.array([1.5]), 1.0).tolist()
+    [0.0, 0.5, 0.5, 0.0]
+    """
+    prof = np.zeros(n, dtype=np.float32)
+    pos = np.asarray(positions, dtype=np.float64)
+    if pos.size == 0 or width <= 0:
+        return prof
+    half = width / 2.0
+    base = np.floor(pos).astype(np.int64)
+    reach = int(np.ceil(half)) + 1
+    for d in range(-reach, reach + 1):
+        idx = base + d
+        cover = np.minimum(idx + 0.5, pos + half) - np.maximum(idx - 0.5, pos - half)
+        ok = (idx >= 0) & (idx < n) & (cover > 0)
+        np.maximum.at(prof, idx[ok], np.minimum(cover[ok], 1.0).astype(np.float32))
+    return prof
+
+
+def _span(n: int, lo: float, hi: float) -> np.ndarray:
+    """Coverage of pixels by the interval [lo, hi]."""
+    i = np.arange(n, dtype=np.float64)
+    return np.clip(np.minimum(i + 0.5, hi) - np.maximum(i - 0.5, lo), 0, 1).astype(np.float32)
+
+
+def grid_mask(shape: tuple[int, int], box_px: tuple[float, float, float, float],
+              px_per_mm: float, *, pattern: str = "solid", minor_px: float = 1.0,
+              major_px: float = 2.0, minor_alpha: float = 0.5, frame_px: float = 0.0,
+              dot_spacing_mm: float = 0.5) -> np.ndarray:
+    """Opacity of a 1 mm / 5 mm ECG grid filling ``box_px = (x0, y0, x1, y1)``.
+
+    ``pattern="solid"`` draws lines; ``"dotted"`` draws a dot at every 1 mm
+    intersection and dotted 5 mm lines (a dot every ``dot_spacing_mm``). Lines start at the
+    box's top-left corner. ``frame_px > 0`` adds a rectangle on the box edges.
+    """
+    h, w = shape
+    x0, y0, x1, y1 = box_px
+    xs = x0 + np.arange(0, int(np.floor((x1 - x0) / px_per_mm + 1e-6)) + 1) * px_per_mm
+    ys = y0 + np.arange(0, int(np.floor((y1 - y0) / px_per_mm + 1e-6)) + 1) * px_per_mm
+    in_x, in_y = _span(w, x0, x1), _span(h, y0, y1)
+    major_x, major_y = xs[::5], ys[::5]
+    if pattern == "solid":
+        minor = np.maximum(line_profile(w, xs, minor_px)[None, :] * in_y[:, None],
+                           line_profile(h, ys, minor_px)[:, None] * in_x[None, :])
+        major = np.maximum(line_profile(w, major_x, major_px)[None, :] * in_y[:, None],
+                           line_profile(h, major_y, major_px)[:, None] * in_x[None, :])
+    else:
+        minor = line_profile(w, xs, minor_px)[None, :] * line_profile(h, ys, minor_px)[:, None]
+        step = px_per_mm * dot_spacing_mm
+        fine_x = line_profile(w, np.arange(x0, x1 + 1e-6, step), major_px)
+        fine_y = line_profile(h, np.arange(y0, y1 + 1e-6, step), major_px)
+        major = np.maximum(line_profile(w, major_x, major_px)[None, :] * fine_y[:, None],
+                           line_profile(h, major_y, major_px)[:, None] * fine_x[None, :])
+    mask = np.maximum(major, minor_alpha * minor)
+    if frame_px > 0:
+        edges_x = line_profile(w, np.array([x0, x1]), frame_px)
+        edges_y = line_profile(h, np.array([y0, y1]), frame_px)
+        frame = np.maximum(edges_x[None, :] * _span(h, y0 - frame_px / 2, y1 + frame_px / 2)[:, None],
+                           edges_y[:, None] * _span(w, x0 - frame_px / 2, x1 + frame_px / 2)[None, :])
+        mask = np.maximum(mask, frame)
+    return mask
+
+
+def ink_mask(shape: tuple[int, int], polylines: Sequence[tuple[np.ndarray, np.ndarray]],
+             width_px: float, *, supersample: int = 2) -> np.ndarray:
+    """Opacity of anti-aliased polylines ``(x_px, y_px)`` of ``width_px`` (NaN breaks a line)."""
+    h, w = shape
+    ss = int(supersample)
+    canvas: np.ndarray = np.zeros((h * ss, w * ss), dtype=np.uint8)
+    thickness = max(1, round(width_px * ss))
+    scale = float(1 << _SHIFT)
+    for xs, ys in polylines:
+        for seg in _finite_runs(np.asarray(xs, float), np.asarray(ys, float)):
+            pts = np.rint(((seg + 0.5) * ss - 0.5) * scale).astype(np.int32)
+            if len(pts) == 1:
+                pts = np.vstack([pts, pts])
+            cv2.polylines(canvas, [pts.reshape(-1, 1, 2)], False, 255, thickness,
+                          cv2.LINE_AA, _SHIFT)
+    if ss > 1:
+        canvas = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA)
+    return canvas.astype(np.float32) / 255.0
+
+
+def _finite_runs(xs: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    if ok.all():
+        return [np.stack([xs, ys], axis=1)] if len(xs) else []
+    runs, start = [], None
+    for i, good in enumerate(np.append(ok, False)):
+        if good and start is None:
+            start = i
+        elif not good and start is not None:
+            runs.append(np.stack([xs[start:i], ys[start:i]], axis=1))
+            start = None
+    return runs
+
+
+@lru_cache(maxsize=16)
+def _font(family: str, size_px: int):  # -> PIL.ImageFont.FreeTypeFont
+    import matplotlib
+    from PIL import ImageFont
+
+    name = "DejaVuSerif.ttf" if family == "serif" else "DejaVuSans.ttf"
+    path = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf", name)
+    return ImageFont.truetype(path, max(4, int(size_px)))
+
+
+def text_mask(shape: tuple[int, int],
+              items: Sequence[tuple[str, float, float, float, str]], *,
+              family: str = "sans",
+              lines: Sequence[tuple[float, float, float, float, float]] = ()) -> np.ndarray:
+    """Opacity of text and straight lines.
+
+    ``items``: ``(text, x_px, y_px, size_px, anchor)`` with a PIL anchor
+    (``"ls"`` = left/baseline, ``"mt"`` = middle/top...). ``lines``:
+    ``(x0, y0, x1, y1, width_px)``.
+    """
+    from PIL import Image, ImageDraw
+
+    h, w = shape
+    img = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(img)
+    for x0, y0, x1, y1, width in lines:
+        draw.line([(x0, y0), (x1, y1)], fill=255, width=max(1, round(width)))
+    for text, x, y, size, anchor in items:
+        if text:
+            draw.text((x, y), text, fill=255, font=_font(family, round(size)), anchor=anchor)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def composite(paper: np.ndarray, mask: np.ndarray, colour: Sequence[int]) -> None:
+    """Blend ``colour`` into float32 ``paper`` (3, H, W; planar) in place, opacity ``mask``."""
+    tmp = np.empty_like(mask)
+    for c, value in enumerate(colour):
+        np.subtract(paper[c], np.float32(value), out=tmp)
+        tmp *= mask
+        paper[c] -= tmp

@@ -1,0 +1,500 @@
+"""Trace stage: separate the ECG ink from grid and text, then follow each trace.
+
+Two steps, each a pure function:
+
+1. :func:`ink_mask` marks trace ink: pixels much darker than the local paper
+   and not coloured (the grid is coloured, or - when grey - much lighter than
+   the trace), minus dots and specks (dotted grids) and long straight vertical
+   strokes (column separators).
+2. :func:`extract_trace` follows one panel's trace with a column-wise Viterbi
+   path through the ink. The vertical move from one column to the next costs
+   ``jump_cost`` per pixel of *paper* crossed and only ``slope_cost`` per pixel
+   along ink, so steep QRS edges are free while jumps to another trace are
+   not; a prior pulls the path towards the panel's own baseline once it
+   strays beyond half a row pitch. In each column the value is read from the
+   vertical run of ink the path crosses (run midpoint, or the run's extreme at
+   a local peak) so that sharp R waves are not clipped.
+
+:func:`extract_traces` runs both over every panel of a layout and returns a
+:class:`TraceSet`. Coordinates are working-image pixels (``y`` down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .config import DigitizeConfig
+from .errors import NoTracesFoundError
+from .result import Panel
+
+__all__ = ["Trace", "TraceSet", "extract_trace", "extract_traces", "ink_mask"]
+
+#: Vertical single-column runs of ink longer than this are lines, not traces, mm.
+MAX_STROKE_MM = 25.0
+#: Components whose bounding box is smaller than this on both sides are specks, mm.
+SPECK_MM = 0.6
+#: Weak-ink threshold next to strong ink, as a fraction of the strong one.
+HYSTERESIS = 1.0
+POOL_PITCH_PX = 100
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """One panel's trace: the centre line of the ink, plus per-column diagnostics.
+
+    Attributes
+    ----------
+    lead : str
+        Lead name of the panel.
+    x_px, y_px : ndarray of shape (n,)
+        Polyline of the line centre, working-image px (``y`` down), ``x``
+        increasing; NaN ``y`` where the path found no ink.
+    column_x_px : ndarray of shape (m,)
+        Centres of the pixel columns traced, working px.
+    path_px : ndarray of shape (m,)
+        Row of the Viterbi path in each column (always finite), working px.
+    width_px : ndarray of shape (m,)
+        Length of the vertical ink run read in each column, px (NaN off ink).
+    quality : float
+        Score in [0, 1]: fraction of columns where the path lies on ink.
+    panel : Panel
+        The panel the trace was extracted from.
+    """
+
+    lead: str
+    x_px: np.ndarray
+    y_px: np.ndarray
+    column_x_px: np.ndarray
+    path_px: np.ndarray
+    width_px: np.ndarray
+    quality: float
+    panel: Panel
+
+
+@dataclass(frozen=True, eq=False)
+class TraceSet:
+    """All traces of a sheet, in panel order.
+
+    Attributes
+    ----------
+    traces : tuple of Trace
+        One per panel.
+    line_width_px : float
+        Median thickness of the trace ink, px.
+    """
+
+    traces: tuple[Trace, ...]
+    line_width_px: float
+
+    def __iter__(self) -> Iterator[Trace]:
+        return iter(self.traces)
+
+    def __len__(self) -> int:
+        return len(self.traces)
+
+
+def ink_mask(rgb: np.ndarray, *, px_per_mm: float, contrast: float = 0.5) -> np.ndarray:
+    """Mark the pixels of trace ink.
+
+    Brightness is taken as the mean of luminance and the largest of R, G, B:
+    a coloured grid keeps one bright channel and stays light, black ink (and
+    ink blended with grid where a trace crosses a grid line) is dark in
+    every channel.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        Working image.
+    px_per_mm : float
+        Scale, px per mm (sizes of specks and strokes follow it).
+    contrast : float, default 0.5
+        A pixel is ink when its darkness below the local paper (the brightest
+        pixel within 1.5 mm) exceeds ``contrast`` x the darkness of the
+        darkest ink on the sheet (its 99.8th percentile), or half that next
+        to such a pixel (anti-aliased edges).
+
+    Returns
+    -------
+    ndarray of shape (H, W), bool
+        True on trace ink (text labels are kept; grid dots, specks and long
+        vertical rules are removed).
+
+    Raises
+    ------
+    NoTracesFoundError
+        If the image holds no dark ink at all (blank page).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((60, 80, 3), 255, np.uint8)
+    >>> img[30:33, 5:75] = 0          # a trace
+    >>> img[10, 10] = 0               # a grid dot
+    >>> img[40, :] = (232, 90, 90)    # a red grid line
+    >>> m = ink_mask(img, px_per_mm=4.0)
+    >>> bool(m[31, 40]), bool(m[10, 10]), bool(m[40, 40])
+    (True, False, False)
+    """
+    img = np.ascontiguousarray(rgb, dtype=np.uint8)
+    r, g, b = cv2.split(img)
+    lum = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    value = cv2.addWeighted(cv2.max(cv2.max(r, g), b), 0.5, lum, 0.5, 0.0)
+    k = max(3, round(1.5 * px_per_mm)) | 1
+    paper = cv2.dilate(value, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    score = cv2.subtract(paper, value)
+    hist = np.bincount(score[::2, ::2].ravel(), minlength=256)
+    top = int(np.searchsorted(np.cumsum(hist), 0.998 * hist.sum()))
+    if top < 40:
+        raise NoTracesFoundError("no dark ink on the sheet (blank page?)")
+    strong = score > max(contrast * top, 30.0)
+    # one step of hysteresis: faint anti-aliased edges of strong ink are ink too,
+    # so thin steep strokes are not broken into fragments
+    near = cv2.dilate(strong.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    mask = strong | (near & (score > max(HYSTERESIS * contrast * top, 20.0)))
+    mask = _drop_specks(mask, max(2, round(SPECK_MM * px_per_mm)))
+    return _drop_long_strokes(mask, MAX_STROKE_MM * px_per_mm)
+
+
+def _drop_specks(mask: np.ndarray, size_px: int) -> np.ndarray:
+    """Remove connected components whose bounding box is below ``size_px`` both ways."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    small = (stats[:, cv2.CC_STAT_WIDTH] < size_px) & (stats[:, cv2.CC_STAT_HEIGHT] < size_px)
+    small[0] = True
+    return ~small[labels]
+
+
+def _run_bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last row of the vertical ink run through each pixel (valid on ink)."""
+    h = mask.shape[0]
+    idx = np.arange(h, dtype=np.int16 if h < 32000 else np.int32)[:, None]
+    top = np.maximum.accumulate(np.where(mask, -1, idx), axis=0) + 1
+    bot = np.minimum.accumulate(np.where(mask, h, idx)[::-1], axis=0)[::-1] - 1
+    return top, bot
+
+
+def _drop_long_strokes(mask: np.ndarray, max_len_px: float) -> np.ndarray:
+    """Remove vertical runs of ink longer than ``max_len_px`` (ruled lines)."""
+    length = int(max_len_px) + 1
+    if length >= mask.shape[0]:
+        return mask
+    kernel = np.ones((length, 1), np.uint8)
+    lines = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, kernel)
+    return mask & (lines == 0)
+
+
+def extract_trace(mask: np.ndarray, panel: Panel, *, row_pitch_px: float,
+                  config: DigitizeConfig | None = None,
+                  x_range_px: tuple[float, float] | None = None) -> Trace:
+    """Follow the trace of one panel through an ink mask.
+
+    Parameters
+    ----------
+    mask : ndarray of shape (H, W), bool
+        Ink mask of the working image (see :func:`ink_mask`).
+    panel : Panel
+        The panel: its ``box_px`` x-range and ``baseline_y_px`` are used.
+    row_pitch_px : float
+        Distance between neighbouring rows' baselines, px. The path may go
+        1.5 pitches above or below the baseline; beyond half a pitch the
+        baseline prior grows.
+    config : DigitizeConfig, optional
+        Tracking parameters (``jump_cost``, ``slope_cost``, ``prior_weight``,
+        ``peak_mode``); defaults when omitted.
+    x_range_px : (float, float), optional
+        Columns to trace, working px (default: the panel box's x-range), e.g.
+        to skip a calibration pulse.
+
+    Returns
+    -------
+    Trace
+        One value per pixel column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ecgdigitize.result import Panel
+    >>> m = np.zeros((100, 50), bool)
+    >>> m[48:51, :] = True
+    >>> m[20:51, 25] = True           # a spike 30 px tall
+    >>> p = Panel("II", (0, 20, 50, 80), 0.0, 1.0, 49.0, 0, 0)
+    >>> tr = extract_trace(m, p, row_pitch_px=60)
+    >>> float(np.interp(10, tr.x_px, tr.y_px)), float(tr.y_px.min()), tr.quality
+    (49.0, 21.0, 1.0)
+    """
+    ranges = None if x_range_px is None else [x_range_px]
+    return _trace_panels(mask, [panel], row_pitch_px, config or DigitizeConfig(), ranges)[0]
+
+
+def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
+                   row_pitch_px: float | None = None, config: DigitizeConfig | None = None,
+                   x_ranges_px: Sequence[tuple[float, float]] | None = None) -> TraceSet:
+    """Follow the trace of every panel (all panels tracked together, vectorised).
+
+    Parameters
+    ----------
+    mask : ndarray of shape (H, W), bool
+        Ink mask of the working image (see :func:`ink_mask`).
+    panels : sequence of Panel
+        Panels of the layout.
+    row_pitch_px : float, optional
+        Distance between neighbouring rows' baselines, px; default: the
+        median gap between the distinct panel baselines (or the panel height
+        for a single row).
+    config : DigitizeConfig, optional
+        Tracking parameters.
+    x_ranges_px : sequence of (float, float), optional
+        Columns to trace for each panel (default: each panel box's x-range).
+
+    Returns
+    -------
+    TraceSet
+        One :class:`Trace` per panel, in the same order.
+
+    Raises
+    ------
+    NoTracesFoundError
+        If ``panels`` is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ecgdigitize.result import Panel
+    >>> m = np.zeros((120, 60), bool)
+    >>> m[30:32, :] = True
+    >>> m[90:92, :] = True
+    >>> ps = [Panel("I", (0, 0, 60, 60), 0, 1, 31.0, 0, 0),
+    ...       Panel("II", (0, 60, 60, 120), 0, 1, 91.0, 1, 0)]
+    >>> [float(np.nanmean(t.y_px)) for t in extract_traces(m, ps)]
+    [30.5, 90.5]
+    """
+    if len(panels) == 0:
+        raise NoTracesFoundError("no panels to trace")
+    pitch = _row_pitch(panels) if row_pitch_px is None else float(row_pitch_px)
+    traces = _trace_panels(mask, list(panels), pitch, config or DigitizeConfig(), x_ranges_px)
+    widths = [float(np.nanmedian(t.width_px)) for t in traces if np.isfinite(t.width_px).any()]
+    return TraceSet(tuple(traces), float(np.median(widths)) if widths else float("nan"))
+
+
+def _row_pitch(panels: Sequence[Panel]) -> float:
+    """Median gap between distinct baselines, px (panel height for one row)."""
+    bases = np.unique(np.round([p.baseline_y_px for p in panels], 0))
+    gaps = np.diff(bases)
+    gaps = gaps[gaps > 2]
+    if gaps.size:
+        return float(np.median(gaps))
+    return float(np.median([p.box_px[3] - p.box_px[1] for p in panels]))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One chunk of one panel for the batched Viterbi."""
+
+    panel: int
+    c0: int
+    c1: int
+    r0: int
+    r1: int
+
+
+def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: DigitizeConfig,
+                  x_ranges: Sequence[tuple[float, float]] | None) -> list[Trace]:
+    """Split panels into chunks of similar width, track them in one batch, read values.
+
+    The path is tracked on a max-pooled mask (``pool`` x ``pool`` px, about
+    3 px per mm of paper): only its choice of trace matters, the values are
+    read at full resolution.
+    """
+    h, w = mask.shape
+    pool = int(np.clip(pitch // POOL_PITCH_PX, 1, 4))
+    small = _max_pool(mask, pool)
+    top, bot = _run_bounds(mask)
+    spans, jobs = [], []
+    chunk = max(8, int(min(max(p.box_px[2] - p.box_px[0], 8) for p in panels)) // pool)
+    for i, p in enumerate(panels):
+        x0, x1 = x_ranges[i] if x_ranges is not None else (p.box_px[0], p.box_px[2])
+        c0, c1 = max(0, int(np.ceil(x0))), min(w, int(np.floor(x1)))
+        r0 = max(0, int(p.baseline_y_px - 1.5 * pitch))
+        r1 = min(h, int(p.baseline_y_px + 1.5 * pitch) + 1)
+        spans.append((c0, c1, r0, r1))
+        s0, s1 = c0 // pool, max(c0 // pool, (c1 - 1) // pool + 1)
+        n = max(1, int(np.ceil((s1 - s0) / chunk)))
+        edges = np.linspace(s0, s1, n + 1).round().astype(int)
+        jobs += [_Job(i, int(a), int(b), r0 // pool, (r1 - 1) // pool + 1)
+                 for a, b in zip(edges[:-1], edges[1:], strict=True) if b - a >= 2 and r1 > r0]
+    paths = _viterbi_batch(small, jobs, [p.baseline_y_px / pool for p in panels],
+                           pitch / pool, cfg)
+    out = []
+    for i, p in enumerate(panels):
+        c0, c1, r0, r1 = spans[i]
+        xs = np.arange(c0, max(c0, c1), dtype=float)
+        coarse = np.full(small.shape[1], -1, dtype=np.int64)
+        for j, pa in zip(jobs, paths, strict=True):
+            if j.panel == i:
+                coarse[j.c0:j.c1] = pa
+        path = coarse[np.arange(c0, max(c0, c1)) // pool]
+        if xs.size == 0 or (path < 0).all():
+            empty = np.full(xs.size, np.nan)
+            out.append(Trace(p.lead, xs, empty, xs, empty.copy(), empty.copy(), 0.0, p))
+            continue
+        path = np.clip(path * pool + (pool - 1) // 2, r0, r1 - 1)
+        t, b, on_ink = _read_columns(mask[:, c0:c1], path, pool, (top[:, c0:c1], bot[:, c0:c1]))
+        x_rel, y = _centreline(t, b, cfg.peak_mode)
+        out.append(Trace(p.lead, x_rel + c0, y, xs, path.astype(float), b - t + 1,
+                         float(on_ink.mean()), p))
+    return out
+
+
+def _max_pool(mask: np.ndarray, f: int) -> np.ndarray:
+    """``f`` x ``f`` max pooling of a boolean mask (edges padded with False)."""
+    if f == 1:
+        return mask
+    h, w = mask.shape
+    hp, wp = -(-h // f) * f, -(-w // f) * f
+    padded = np.zeros((hp, wp), dtype=bool)
+    padded[:h, :w] = mask
+    return padded.reshape(hp // f, f, wp // f, f).any(axis=(1, 3))
+
+
+def _viterbi_batch(mask: np.ndarray, jobs: list[_Job], baselines: list[float], pitch: float,
+                   cfg: DigitizeConfig) -> list[np.ndarray]:
+    """Lowest-cost path (one row per column) through ``-ink + prior``, all jobs at once.
+
+    The move from row ``a`` (column ``x - 1``) to row ``b`` (column ``x``)
+    costs ``|M(b) - M(a)|`` with ``M`` the cumulative sum of
+    ``jump_cost * (1 - ink) + slope_cost`` down the column (ink of either
+    column): an L1 distance in warped coordinates, so the minimum over ``a``
+    is two cumulative minima, O(H) per column. Only the costs are kept; the
+    path is recovered by re-minimising one state per column on the way back.
+    """
+    if not jobs:
+        return []
+    wmax = max(j.c1 - j.c0 for j in jobs)
+    hmax = max(j.r1 - j.r0 for j in jobs)
+    n = len(jobs)
+    ink = np.zeros((wmax, hmax, n), dtype=np.float32)
+    prior = np.full((hmax, n), 1e3, dtype=np.float32)
+    for k, j in enumerate(jobs):
+        ink[: j.c1 - j.c0, : j.r1 - j.r0, k] = mask[j.r0:j.r1, j.c0:j.c1].T
+        dist = np.abs(np.arange(j.r0, j.r1) - baselines[j.panel]) / max(pitch, 1.0)
+        prior[: j.r1 - j.r0, k] = cfg.prior_weight * np.maximum(dist - 0.5, 0.0) ** 2
+    either = np.maximum(ink[1:], ink[:-1])
+    warp = np.cumsum(cfg.jump_cost * (1.0 - either) + cfg.slope_cost, axis=1, dtype=np.float32)
+    costs = np.empty((wmax, hmax, n), dtype=np.float32)
+    costs[0] = prior - ink[0]
+    for x in range(1, wmax):
+        m, cost = warp[x - 1], costs[x - 1]
+        down = np.minimum.accumulate(cost - m, axis=0)
+        down += m
+        up = np.minimum.accumulate((cost + m)[::-1], axis=0)[::-1]
+        up -= m
+        np.minimum(down, up, out=costs[x])
+        costs[x] += prior
+        costs[x] -= ink[x]
+    paths = []
+    for k, j in enumerate(jobs):
+        w = j.c1 - j.c0
+        path = np.empty(w, dtype=np.int64)
+        path[-1] = int(np.argmin(costs[w - 1, :, k]))
+        for x in range(w - 1, 0, -1):
+            m = warp[x - 1, :, k]
+            path[x - 1] = int(np.argmin(costs[x - 1, :, k] + np.abs(m[path[x]] - m)))
+        paths.append(path + j.r0)
+    return paths
+
+
+def _read_columns(band: np.ndarray, path: np.ndarray, reach: int,
+                  bounds: tuple[np.ndarray, np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top row, bottom row (NaN off ink) and on-ink flag of the ink run per column.
+
+    The run is the longest vertical run of ink within ``2 reach + 1`` px of
+    the path (or, failing that, between the runs of both neighbouring
+    columns on a steep stroke).
+    """
+    h, w = band.shape
+    cols = np.arange(w)
+    offsets = sorted(range(-2 * reach - 1, 2 * reach + 2), key=abs)
+    near = np.stack([np.clip(path + d, 0, h - 1) for d in offsets])
+    hit = band[near, cols]
+    on_ink = hit.any(axis=0)
+    top, bot = bounds
+    # the longest run within reach: a QRS stroke or the trace, not a speck or
+    # a grid fragment next to it (ties go to the run nearest the path)
+    length = (bot[near, cols] - top[near, cols]).astype(float)
+    length -= 0.01 * np.abs(np.asarray(offsets, dtype=float))[:, None]
+    start = near[np.argmax(np.where(hit, length, -np.inf), axis=0), cols]
+    t = np.where(on_ink, top[start, cols], np.nan)
+    b = np.where(on_ink, bot[start, cols], np.nan)
+    _bridge_steep(band, path, on_ink, t, b, bounds)
+    return t, b, on_ink
+
+
+def _centreline(t: np.ndarray, b: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Polyline ``(x, y)`` (x relative to the first column) of the line centre.
+
+    ``"centreline"``: each column's run, shrunk by half the line width, is the
+    range the centre line spans inside the column. The line crosses the
+    border between two columns inside both ranges (the middle of their
+    overlap), and reaches the column's extreme in between when the range
+    goes beyond both borders (an apex). ``"midpoint"``: the run midpoint at
+    each column centre. ``"hybrid"``: the midpoint, or the run's extreme at
+    columns whose run tops (bottoms) both neighbours'.
+    """
+    w = t.size
+    x = np.arange(w, dtype=float)
+    mid = (t + b) / 2
+    if mode == "midpoint" or not np.isfinite(mid).any():
+        return x, mid
+    half = 0.5 * max(float(np.nanpercentile(b - t, 25)), 0.0)
+    lo = np.minimum(t + half, mid)
+    hi = np.maximum(b - half, mid)
+    if mode == "hybrid":
+        inf = np.array([np.inf])
+        t_n = np.fmin(np.concatenate((inf, t[:-1])), np.concatenate((t[1:], inf)))
+        b_n = np.fmax(np.concatenate((-inf, b[:-1])), np.concatenate((b[1:], -inf)))
+        apex = (t <= t_n) & (b < b_n)
+        nadir = (b >= b_n) & (t > t_n)
+        return x, np.where(apex, lo, np.where(nadir, hi, mid))
+    # border k sits between columns k-1 and k (k = 1..w-1)
+    a = np.fmax(lo[:-1], lo[1:])
+    c = np.fmin(hi[:-1], hi[1:])
+    border = (a + c) / 2
+    border = np.where(np.isnan(lo[:-1]), mid[1:], np.where(np.isnan(lo[1:]), mid[:-1], border))
+    left = np.concatenate(([np.nan], border))
+    right = np.concatenate((border, [np.nan]))
+    e_lo, e_hi = np.fmin(left, right), np.fmax(left, right)
+    centre = np.where(lo < e_lo - 0.5, lo, np.where(hi > e_hi + 0.5, hi, (left + right) / 2))
+    centre = np.where(np.isnan(centre), mid, centre)
+    xs = np.empty(2 * w - 1)
+    ys = np.empty(2 * w - 1)
+    xs[0::2], ys[0::2] = x, centre
+    xs[1::2], ys[1::2] = x[:-1] + 0.5, border
+    ys[1::2][np.isnan(mid[:-1]) | np.isnan(mid[1:])] = np.nan
+    return xs, ys
+
+
+def _bridge_steep(band: np.ndarray, path: np.ndarray, on_ink: np.ndarray, t: np.ndarray,
+                  b: np.ndarray, bounds: tuple[np.ndarray, np.ndarray], max_gap: int = 8) -> None:
+    """Fill short runs of columns missed by the path between inked columns (in place).
+
+    On a steep stroke the coarse path can miss a few columns' ink; the trace
+    must still pass between the runs of the inked columns on either side, so
+    in each missed column the ink there nearest the path is taken.
+    """
+    w = band.shape[1]
+    miss = np.concatenate(([0], (~on_ink).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(miss))
+    for g0, g1 in zip(edges[::2], edges[1::2], strict=True):
+        if g0 == 0 or g1 >= w or g1 - g0 > max_gap:
+            continue
+        lo = int(min(t[g0 - 1], t[g1]))
+        hi = int(max(b[g0 - 1], b[g1]))
+        for x in range(g0, g1):
+            rows = np.flatnonzero(band[lo:hi + 1, x]) + lo
+            if rows.size:
+                y0 = rows[np.argmin(np.abs(rows - path[x]))]
+                t[x], b[x], on_ink[x] = bounds[0][y0, x], bounds[1][y0, x], True
