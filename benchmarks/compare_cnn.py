@@ -38,17 +38,17 @@ DOC = ROOT / "docs" / "results" / "cnn_models.md"
 #: name -> (protocol, predictor parameters)
 CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "mobilenet_v2": ("grouped", dict(backbone="mobilenet_v2", alpha=0.35, input="sheet",
-                                     image_size=(160, 272), epochs=25, patience=5)),
+                                     image_size=(160, 272), epochs=20, patience=5)),
     "mobilenet_v2-leads": ("grouped", dict(backbone="mobilenet_v2", alpha=0.35, input="leads",
-                                           image_size=(64, 112), batch_size=64, epochs=12,
+                                           image_size=(64, 112), batch_size=64, epochs=10,
                                            patience=3)),
     "efficientnet_v2_b0": ("grouped", dict(backbone="efficientnet_v2_b0", input="sheet",
-                                           image_size=(160, 272), epochs=12, patience=3)),
+                                           image_size=(160, 272), epochs=10, patience=3)),
     "efficientnet_v2_b0-leads": ("grouped", dict(backbone="efficientnet_v2_b0", input="leads",
                                                  image_size=(64, 112), batch_size=64,
-                                                 epochs=6, patience=2)),
+                                                 epochs=5, patience=2)),
     "mobilenet_v2-paper": ("leaky", dict(backbone="mobilenet_v2", alpha=0.35, input="sheet",
-                                         image_size=(160, 272), epochs=25, patience=5,
+                                         image_size=(160, 272), epochs=20, patience=5,
                                          paper_protocol=True)),
 }
 

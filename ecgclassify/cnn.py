@@ -108,6 +108,13 @@ def build_model(backbone: str, input_shape: tuple[int, int, int], n_classes: int
                 f"{exc}); this machine is probably offline. Use weights=None to train from "
                 "scratch, or put the weights file in ~/.keras/models/") from exc
         raise
+    if weights != "imagenet":
+        # From scratch, MobileNetV2's BN momentum (0.999) would leave the moving
+        # statistics near their initial values after a few hundred steps, and the
+        # inference-mode network would output one class: use 0.9 (EfficientNetV2's).
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
     x = base(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)

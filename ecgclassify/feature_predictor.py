@@ -179,6 +179,8 @@ class FeaturePredictor(BasePredictor):
         key = (cache.key(sha) if cache is not None
                else f"{sha}-{self._digitize_kwargs()}") + f"-f{FEATURES_VERSION}"
         if key in _FEATURE_MEMO:
+            if not _FEATURE_MEMO[key]:
+                _warn_failed(item, "failed earlier in this process")
             return _FEATURE_MEMO[key]
         entry_key = cache.key(sha) if cache is not None else ""
         feats = cache.get_features(entry_key, FEATURES_VERSION) if cache is not None else None
@@ -187,8 +189,7 @@ class FeaturePredictor(BasePredictor):
             feats = extract_features(record) if record is not None else {}
             if cache is not None and record is not None:
                 cache.put_features(entry_key, FEATURES_VERSION, feats)
-        if feats:  # failures are not memoised, so each use warns again
-            _FEATURE_MEMO[key] = feats
+        _FEATURE_MEMO[key] = feats
         return feats
 
     def _digitize(self, item: Any, cache: DigitizationCache | None,
@@ -316,6 +317,12 @@ def _item_hash(item: Any) -> str:
 def _digitizer() -> Any:
     try:
         from ecgdigitize import digitize  # type: ignore[attr-defined]
+    except ImportError:
+        pass
+    else:
+        return digitize
+    try:
+        from ecgdigitize.pipeline import digitize
     except ImportError as exc:
         raise MissingDependencyError(
             "ecgdigitize.digitize is not available in this installation; pass ECGRecord "

@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import csv
-import fcntl
 import functools
 import glob
-import json
 import logging
 import os
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +36,6 @@ from .convert import (
     FileResult,
     _default_digitize,
     convert_file,
-    expected_outputs,
     output_stem,
     remove_stale_temps,
     single_thread_env,
@@ -49,6 +45,7 @@ from .convert import (
 )
 from .errors import ConfigurationError, InputError, MissingDependencyError
 from .io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
+from .manifest import MANIFEST_NAME, Manifest, is_done, read_manifest
 
 __all__ = [
     "FORMATS",
@@ -65,8 +62,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Name of the manifest written in the output folder.
-MANIFEST_NAME = "manifest.jsonl"
 Task = Callable[[str], FileResult]
 
 
@@ -126,73 +121,6 @@ class BatchSummary:
             left = self.n_inputs - len(self.results)
             text += f" (interrupted: {left} of {self.n_inputs} files not done)"
         return text
-
-
-
-# --- manifest and planning -------------------------------------------------------
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, FileResult]:
-    """Latest ``ok``/``failed`` entry per input of a manifest (torn lines are ignored)."""
-    latest: dict[str, FileResult] = {}
-    p = Path(path)
-    if not p.exists():
-        return latest
-    with open(p, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                entry = json.loads(line)
-                res = FileResult.from_json(entry)
-            except (ValueError, TypeError):
-                continue  # a line cut by a killed run
-            if res.status in ("ok", "failed"):
-                latest[res.input] = res
-    return latest
-
-
-class _Manifest:
-    """Append-only JSON-lines file, flushed and fsynced per entry, locked for one run."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-        self._fh = open(path, "a+", encoding="utf-8")
-        try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            self._fh.close()
-            raise ConfigurationError("another batch run is writing to this output folder",
-                                     path=path.parent) from exc
-        self._fh.seek(0, os.SEEK_END)
-        if self._fh.tell() > 0:
-            self._fh.seek(self._fh.tell() - 1)
-            if self._fh.read(1) != "\n":  # a line torn by a killed run
-                self._fh.write("\n")
-
-    def append(self, res: FileResult) -> None:
-        entry = {"run": self.run_id, **res.to_json()}
-        self._fh.write(json.dumps(entry, allow_nan=False, default=str) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-def _is_done(prev: FileResult | None, path: str, out_dir: Path, formats: Sequence[str],
-             retry_failed: bool) -> str | None:
-    """Why ``path`` can be skipped, or None when it must be (re)converted."""
-    if prev is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        st = None
-    same = st is not None and (prev.size_bytes, prev.mtime_ns) == (st.st_size, st.st_mtime_ns)
-    if prev.status == "ok" and same:
-        if all(p.exists() for p in expected_outputs(out_dir, prev.stem, formats)):
-            return "done in an earlier run"
-    if prev.status == "failed" and not retry_failed and (same or st is None):
-        return f"failed in an earlier run ({prev.error_type}: {prev.error_message}); retry_failed"
-    return None
 
 
 
@@ -312,7 +240,7 @@ def digitize_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Pat
     fn = digitize or _default_digitize()
     task = functools.partial(task_in_worker, out_dir=str(out), formats=tuple(formats), fs=fs,
                              config=config, digitize=fn, max_pixels=max_pixels)
-    manifest = _Manifest(out / MANIFEST_NAME)
+    manifest = Manifest(out / MANIFEST_NAME)
     results: list[FileResult] = []
     interrupted = False
     try:
@@ -331,6 +259,7 @@ def digitize_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Pat
                 logger.warning("interrupted after %d of %d files", len(results), len(inputs))
     finally:
         manifest.close()
+        remove_stale_temps(out)  # of workers killed by a crash or an interrupt
     return BatchSummary(tuple(results), time.perf_counter() - t0, str(manifest.path),
                         interrupted, len(inputs))
 
@@ -357,7 +286,7 @@ def _plan(inputs: Sequence[str], out: Path, formats: Sequence[str], retry_failed
     todo = []
     for path in inputs:
         prev = previous.get(path)
-        why = _is_done(prev, path, out, formats, retry_failed)
+        why = is_done(prev, path, out, formats, retry_failed)
         if why is None:
             todo.append(path)
         else:
@@ -371,7 +300,7 @@ def _plan(inputs: Sequence[str], out: Path, formats: Sequence[str], retry_failed
     return todo
 
 
-def _record(manifest: _Manifest, res: FileResult,
+def _record(manifest: Manifest, res: FileResult,
             on_result: Callable[[FileResult], None] | None) -> None:
     manifest.append(res)
     if on_result is not None:
@@ -431,7 +360,9 @@ def _pool_results(todo: Sequence[str], task: Task, jobs: int) -> Iterator[FileRe
                                            "file (killed, out of memory or a crash)")
 
 
-def _pool_pass(todo: Sequence[str], task: Task, jobs: int) -> Iterator[FileResult]:
+def _pool_pass(todo: Sequence[str], task: Task,
+               jobs: int) -> Generator[FileResult, None, list[str]]:
+    """Yield results; return the files in flight when a worker died (the suspects)."""
     import multiprocessing as mp
 
     pending = deque(todo)
@@ -476,6 +407,9 @@ def _shutdown_pool(pool: cf.ProcessPoolExecutor, clean: bool) -> None:
     for proc in procs:
         with suppress(Exception):
             proc.terminate()
+    for proc in procs:
+        with suppress(Exception):
+            proc.join(timeout=5)
 
 
 def _dask_results(todo: Sequence[str], task: Task, jobs: int, scheduler: str,

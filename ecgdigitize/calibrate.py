@@ -24,7 +24,7 @@ from .record import STANDARD_LEADS
 from .result import Calibration
 from .traces import Trace
 
-__all__ = ["assemble_signal", "snap_gain", "snap_speed", "trace_to_samples"]
+__all__ = ["assemble_signal", "match_rhythm_leads", "snap_gain", "snap_speed", "trace_to_samples"]
 
 #: A measured scale further than this (relative) from every standard one is not snapped.
 SNAP_TOLERANCE = 0.2
@@ -201,3 +201,67 @@ def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: fl
         col = signal[idx[keep], names.index(tr.lead)]
         signal[idx[keep], names.index(tr.lead)] = np.where(np.isnan(col), mv[keep], col)
     return signal, quality
+
+
+def match_rhythm_leads(traces: Sequence[Trace], calibration: Calibration, *, fs: float,
+                       min_corr: float = 0.9, margin: float = 0.1
+                       ) -> tuple[list[Trace], list[str]]:
+    """Check the lead of every rhythm strip against the grid panels.
+
+    A rhythm strip repeats one lead over the full record, so over each grid
+    panel's window it must match that lead's panel. When another lead
+    matches clearly better (correlation at least ``min_corr`` and ``margin``
+    above the printed label's), the strip is relabelled.
+
+    Parameters
+    ----------
+    traces : sequence of Trace
+        All traces of the sheet.
+    calibration : Calibration
+        Scale of the sheet.
+    fs : float
+        Sampling rate used for the comparison, Hz.
+    min_corr, margin : float
+        Acceptance thresholds (Pearson correlation).
+
+    Returns
+    -------
+    traces : list of Trace
+        The traces, rhythm strips relabelled where needed.
+    notes : list of str
+        One warning per relabelled strip.
+
+    Examples
+    --------
+    >>> match_rhythm_leads([], Calibration(8.0, 8.0), fs=500)
+    ([], [])
+    """
+    from dataclasses import replace
+
+    grid = [t for t in traces if not t.panel.is_rhythm]
+    samples = {id(t): trace_to_samples(t, calibration, fs) for t in traces}
+    out, notes = [], []
+    for tr in traces:
+        if not tr.panel.is_rhythm or not grid:
+            out.append(tr)
+            continue
+        r_idx, r_mv = samples[id(tr)]
+        corr = {g.lead: _corr(r_idx, r_mv, *samples[id(g)]) for g in grid}
+        best = max(corr, key=lambda k: corr[k])
+        own = corr.get(tr.lead, -1.0)
+        if best != tr.lead and corr[best] >= min_corr and corr[best] - own >= margin:
+            notes.append(f"rhythm strip labelled {tr.lead} matches lead {best} "
+                         f"(r = {corr[best]:.2f} vs {own:.2f}); relabelled {best}")
+            tr = replace(tr, lead=best, panel=replace(tr.panel, lead=best))
+        out.append(tr)
+    return out, notes
+
+
+def _corr(ia: np.ndarray, a: np.ndarray, ib: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two sampled signals over their common finite samples."""
+    _, ka, kb = np.intersect1d(ia, ib, return_indices=True)
+    x, y = a[ka], b[kb]
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 10 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+        return -1.0
+    return float(np.corrcoef(x[ok], y[ok])[0, 1])

@@ -46,9 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["--version"])  # doctest: +SKIP
-    ecgdigitize 0.1.0
-    0
+    >>> main(["batch", "no/such/folder", "-o", "out", "-q"])  # prints "error: ..." on stderr
+    2
+    >>> build_parser().parse_args(["batch", "scans", "-o", "out", "--format", "wfdb,csv"]).format
+    ('wfdb', 'csv')
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ Examples
 >>> from ecgdigitize.config import DigitizeConfig
 >>> cfg = DigitizeConfig(fs=250, notch_hz=60)
 >>> cfg.fs, cfg.speed_mm_per_s, cfg.notch_hz
-(250.0, None, 60.0)
+(250.0, 25.0, 60.0)
 >>> cfg.replace(fs=500).fs
 500.0
 """
@@ -29,7 +29,7 @@ KNOWN_SPEEDS_MM_PER_S: tuple[float, ...] = (25.0, 50.0)
 KNOWN_GAINS_MM_PER_MV: tuple[float, ...] = (5.0, 10.0, 20.0)
 #: Layout names the digitizer recognises.
 KNOWN_LAYOUTS: tuple[str, ...] = ("3x4", "3x4+1", "3x4+3", "6x2", "12x1")
-_PEAK_MODES = ("centreline", "hybrid", "midpoint")
+_PEAK_MODES = ("hybrid", "midpoint")
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ class DigitizeConfig:
     ----------
     fs : float, default 500
         Sampling rate of the output signal, Hz.
-    speed_mm_per_s : float or None, default None
-        Paper speed (25 or 50 mm/s). ``None``: inferred from the printed width
-        of the rows (10 s of record), snapped to 25 or 50, 25 when unsure.
+    speed_mm_per_s : float, default 25
+        Paper speed, mm/s (25 or 50; not detected: the layout stage needs it
+        to know how long a row is).
     gain_mm_per_mv : float or None, default None
         Amplitude scale (5, 10 or 20 mm/mV). ``None``: from the height of the
         1 mV calibration pulse when one is found, else 10.
@@ -68,12 +68,11 @@ class DigitizeConfig:
     prior_weight : float, default 6.0
         Trace tracking: strength of the pull towards the panel's own baseline,
         applied beyond half a row spacing (keeps a trace off its neighbours).
-    peak_mode : {"centreline", "hybrid", "midpoint"}, default "centreline"
+    peak_mode : {"hybrid", "midpoint"}, default "hybrid"
         How the line centre is read from the vertical run of ink the path
-        crosses in each pixel column: "centreline" joins the runs' overlaps at
-        column borders and their extremes at apexes (steep QRS edges and
-        sharp peaks kept); "midpoint" takes each run's middle; "hybrid" the
-        middle, or the run's extreme at columns that top their neighbours.
+        crosses in each pixel column: "midpoint" takes each run's middle;
+        "hybrid" the middle, the run's extreme at apexes and nadirs, and the
+        row-by-row centre of steep strokes (sharp QRS kept).
     max_gap_s : float, default 0.08
         Gaps without ink longer than this stay NaN; shorter ones are interpolated.
     min_quality : float, default 0.35
@@ -86,7 +85,7 @@ class DigitizeConfig:
     """
 
     fs: float = 500.0
-    speed_mm_per_s: float | None = None
+    speed_mm_per_s: float = 25.0
     gain_mm_per_mv: float | None = None
     layout: str | None = None
     duration_s: float = 10.0
@@ -97,7 +96,7 @@ class DigitizeConfig:
     jump_cost: float = 0.15
     slope_cost: float = 0.01
     prior_weight: float = 6.0
-    peak_mode: str = "centreline"
+    peak_mode: str = "hybrid"
     max_gap_s: float = 0.08
     min_quality: float = 0.35
 
@@ -110,8 +109,7 @@ class DigitizeConfig:
         _positive(self.duration_s, "duration_s")
         _positive(self.baseline_cutoff_hz, "baseline_cutoff_hz")
         _positive(self.max_gap_s, "max_gap_s")
-        if self.speed_mm_per_s is not None:
-            _positive(self.speed_mm_per_s, "speed_mm_per_s")
+        _positive(self.speed_mm_per_s, "speed_mm_per_s")
         if self.gain_mm_per_mv is not None:
             _positive(self.gain_mm_per_mv, "gain_mm_per_mv")
         if self.notch_hz is not None and not 0 < self.notch_hz < self.fs / 2:

@@ -123,14 +123,14 @@ class FileResult:
     @property
     def mean_quality(self) -> float:
         """Mean per-lead quality (NaN without leads)."""
-        vals = [float(v) for v in self.quality.values()]
+        vals = [float(v) for v in self.quality.values() if v is not None and np.isfinite(v)]
         return float(np.mean(vals)) if vals else float("nan")
 
     def to_json(self) -> dict[str, Any]:
         """Return the manifest entry (JSON-serialisable dict)."""
         d = asdict(self)
         d["mean_quality"] = None if np.isnan(self.mean_quality) else round(self.mean_quality, 4)
-        return d
+        return _finite(d)
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> FileResult:
@@ -274,6 +274,8 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
             image = load_image(src, max_pixels=max_pixels)
             data = _safe_fingerprint(src)
             result = fn(image, fs=fs, config=config)
+            if getattr(result, "source", "") is None:
+                result = replace(result, source=src)
             outputs = write_outputs(result, out_dir, base.stem, formats)
             if overlay:
                 png = Path(out_dir) / f"{base.stem}_overlay.png"
@@ -300,11 +302,23 @@ def _ok_result(base: FileResult, data: dict[str, Any], result: DigitizedECG,
     return _replace(
         base, status="ok", outputs=tuple(str(p) for p in outputs), **data,
         layout=getattr(result, "layout", None),
-        px_per_mm=None if ppm is None else (float(ppm[0]), float(ppm[1])),
+        px_per_mm=None if ppm is None or not np.all(np.isfinite(ppm))
+        else (float(ppm[0]), float(ppm[1])),
         quality={k: float(v) for k, v in getattr(result, "quality", {}).items()},
         leads_recovered=leads, warnings=tuple(dict.fromkeys(notes)), time_s=elapsed_s,
         stage_times_s={k: float(v) for k, v in getattr(result, "stage_times_s", {}).items()},
         peak_rss_mb=peak_rss_mb())
+
+
+def _finite(obj: Any) -> Any:
+    """Non-finite floats become None (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _replace(res: FileResult, **changes: Any) -> FileResult:
@@ -331,13 +345,14 @@ def _safe_fingerprint(path: str) -> dict[str, Any]:
 def _default_digitize() -> DigitizeFn:
     import ecgdigitize
 
-    fn = getattr(ecgdigitize, "digitize", None)
-    if fn is None:
-        try:
-            from .pipeline import digitize as fn
-        except ImportError as exc:
-            raise MissingDependencyError("ecgdigitize.pipeline.digitize is not available") from exc
-    return fn
+    fn: DigitizeFn | None = getattr(ecgdigitize, "digitize", None)
+    if fn is not None:
+        return fn
+    try:
+        from .pipeline import digitize
+    except ImportError as exc:
+        raise MissingDependencyError("ecgdigitize.pipeline.digitize is not available") from exc
+    return digitize
 
 
 def peak_rss_mb() -> float:
@@ -424,43 +439,38 @@ def _pid_alive(pid: int) -> bool:
 
 
 def draw_overlay(image: np.ndarray, result: DigitizedECG) -> np.ndarray:
-    """Draw the panels (green) and traces (blue) found over the rectified sheet.
+    """Draw the recovered traces (blue) over the input sheet, to check them by eye.
 
     Parameters
     ----------
     image : ndarray of shape (H, W, 3), uint8
         The input sheet, as loaded.
     result : DigitizedECG
-        Its digitization (needs ``calibration`` to place the traces).
+        Its digitization; without a calibration nothing is drawn.
 
     Returns
     -------
-    ndarray of shape (h, w, 3), uint8
-        The sheet warped to the working frame (``result.working_shape``), annotated.
+    ndarray of shape (H, W, 3), uint8
+        A copy of ``image`` with the traces of
+        :func:`ecgdigitize.overlay.trace_polylines` drawn on it.
     """
     import cv2
 
-    h, w = result.working_shape
-    canvas = np.ascontiguousarray(image[..., :3])
-    if h > 0 and w > 0:
-        canvas = cv2.warpPerspective(canvas, np.asarray(result.transform, float), (w, h),
-                                     borderValue=(255, 255, 255))
-    cal = result.calibration
-    for panel in result.panels:
-        x0, y0, x1, y1 = (round(float(v)) for v in panel.box_px)
-        cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 160, 0), 1)
-        if cal is None or panel.lead not in result.lead_names:
-            continue
-        v = result.lead(panel.lead)
-        i0, i1 = round(panel.t0_s * result.fs), round(panel.t1_s * result.fs)
-        t = np.arange(i0, min(i1, len(v))) / result.fs
-        x = panel.box_px[0] + (t - panel.t0_s) * cal.px_per_s
-        y = panel.baseline_y_px - v[i0:i0 + len(t)] * cal.px_per_mv
+    from .overlay import trace_polylines
+
+    canvas = np.ascontiguousarray(image[..., :3]).copy()
+    try:
+        lines = trace_polylines(result)
+    except ECGError:
+        return canvas
+    for _lead, x, y in lines:
         pts = np.stack([x, y], axis=1)
-        for run in np.split(pts, np.flatnonzero(~np.isfinite(y)) + 1):
-            run = run[np.isfinite(run[:, 1])]
+        bad = ~np.all(np.isfinite(pts), axis=1)
+        for run in np.split(pts, np.flatnonzero(bad)):
+            run = run[np.all(np.isfinite(run), axis=1)]
             if len(run) > 1:
-                cv2.polylines(canvas, [np.round(run).astype(np.int32)], False, (0, 0, 255), 1)
+                cv2.polylines(canvas, [np.round(run).astype(np.int32)], False, (0, 90, 255), 1,
+                              cv2.LINE_AA)
     return canvas
 
 

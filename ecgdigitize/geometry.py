@@ -25,6 +25,7 @@ __all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_pa
            "rectify"]
 
 _SMALL_SIDE_PX = 900  # working size of the quick ink-based estimates
+_MIN_ROTATION_DEG = 0.02  # smaller skews (under 1 px across a sheet) are not worth resampling
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,7 +116,8 @@ def detect_page_orientation(rgb: np.ndarray) -> int:
 
     Traces run along the printed rows, so the ink's row profile is far
     peakier than its column profile on an upright or upside-down sheet
-    (call it on a deskewed image). Up and down are told apart
+    (call it on a deskewed image); when both are alike (12x1 sheets), a
+    portrait image is taken to be a landscape sheet on its side. Up and down are told apart
     by where the ink sits around each row's baseline: R waves and the
     calibration pulses rise above it.
 
@@ -141,7 +143,8 @@ def detect_page_orientation(rgb: np.ndarray) -> int:
     """
     small, _ = _shrink(np.asarray(rgb), 1400)
     ink = ink_mask(small).astype(np.uint8)
-    if _peakiness(ink.sum(axis=0)) > _peakiness(ink.sum(axis=1)):
+    ratio = _peakiness(ink.sum(axis=1)) / max(_peakiness(ink.sum(axis=0)), 1e-9)
+    if ratio < 1 / 1.4 or (ratio < 1.4 and ink.shape[0] > ink.shape[1]):
         # page on its side: turn it back to landscape, then test up/down
         return 90 if _upright_score(np.rot90(ink, k=-1)) >= 0 else 270
     return 0 if _upright_score(ink) >= 0 else 180
@@ -163,7 +166,8 @@ def _upright_score(ink: np.ndarray) -> float:
     """
     h, w = ink.shape
     boxes = find_pulse_boxes(ink.astype(bool), min_height_px=max(8, int(0.025 * h)))
-    votes = sum((1 if b[4] else -1) * (1 if b[0] < w / 2 else -1) for b in boxes)
+    votes = sum(1 if b[4] and b[0] < w / 2 else -1 if not b[4] and b[0] > w / 2 else 0
+                for b in boxes)
     if votes:
         return float(votes) * 1e9
     flat = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, max(9, w // 60)), np.uint8))
@@ -295,7 +299,7 @@ def rectify(rgb: np.ndarray, *, rotation_deg: float | None = None, quad: np.ndar
             rotation_deg = estimate_rotation(img, grid)
         else:
             rotation_deg = estimate_rotation(img)
-    if abs(rotation_deg) > 1e-3:
+    if abs(rotation_deg) > _MIN_ROTATION_DEG:
         img, h_rot = _rotate(img, float(rotation_deg), fill)
         transform = h_rot @ transform
     return Rectified(img, transform, float(rotation_deg), int(orientation) % 360,

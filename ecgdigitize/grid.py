@@ -38,6 +38,7 @@ _MAX_SIDE_PX = 2400      # the spectrum is taken on a copy no larger than this
 _MAX_SKEW_DEG = 16.0     # grid lines are searched within this angle of the axes
 _PAD = 4                 # mirrored spectrum columns added left of u = 0
 _SOLID_COVERAGE = 0.205  # fraction of the gridded area covered by solid grid lines, at least
+_MIN_COMB = 2.5          # mean clipped log peak height of a real grid's harmonic comb
 _PEAK_LOG = 1.5          # a spectral peak is this much above its neighbourhood (log power)
 
 
@@ -182,8 +183,8 @@ def detect_grid(rgb: np.ndarray, *, config: Any = None) -> GridSpec:
         ppm_x, ppm_y, angle, kind, conf = found
         return GridSpec(ppm_x / scale, ppm_y / scale, kind, _grid_colour(small, mask), conf,
                         "grid", angle)
-    speed = float(getattr(config, "speed_mm_per_s", 25.0))
-    gain = float(getattr(config, "gain_mm_per_mv", 10.0))
+    speed = float(getattr(config, "speed_mm_per_s", None) or 25.0)  # None = not forced
+    gain = float(getattr(config, "gain_mm_per_mv", None) or 10.0)
     pulse = find_pulse_scale(img, gain_mm_per_mv=gain, speed_mm_per_s=speed)
     if pulse is not None:
         return GridSpec(pulse, pulse, "none", None, 0.5, "pulse")
@@ -200,33 +201,79 @@ def _grid_from_spectrum(mask: np.ndarray) -> tuple[float, float, float, str, flo
         return None
     spec, raw = _whitened_log_spectrum(mask)
     h, w = spec.shape[0], 2 * (spec.shape[1] - 1)  # padded size of the transform
-    # conjugate symmetry: the column -c holds the rows mirrored about h // 2
-    mirror = spec[(2 * (h // 2) - np.arange(h)) % h][:, _PAD:0:-1]
-    padded = np.hstack([mirror, spec])
-    axes = []
+    rays = []
     for base_deg in (0.0, 90.0):
         angle = _best_ray_angle(spec, w, h, base_deg)
         profile, step = _ray_profile(spec, w, h, angle, fine=True)
         raw_profile, _ = _ray_profile(raw, w, h, angle, fine=True)
-        period = _fundamental_period(profile, raw_profile, step)
-        if period is None:
-            axes.append(None)
-            continue
-        f_mm, strength, five_fold = period
-        f_mm, angle = _refine_peak(padded, w, h, angle, f_mm)
-        axes.append((f_mm, angle - base_deg, strength, five_fold))
-    if axes[0] is None and axes[1] is None:
+        rays.append((base_deg, angle, ndimage.maximum_filter1d(profile, 5),
+                     ndimage.maximum_filter1d(raw_profile, 5)))
+    f_min = max(float(np.argmax(r[2] != 0)) * step for r in rays)
+    periods = _joint_period(rays, step, f_min)
+    if periods is None:
         return None
-    ax = axes[0] or axes[1]
-    ay = axes[1] or axes[0]
-    assert ax is not None and ay is not None
-    ppm = [_resolve_mm(a, n) for a, n in ((ax, w), (ay, h))]
-    ppm = _reconcile(ppm, ax, ay)
-    weights = (ax[2], ay[2])
-    skew = -float(np.average([ax[1], ay[1]], weights=weights))
-    kind = _grid_kind(mask, min(ppm))
-    conf = float(1.0 - np.exp(-0.5 * min(ax[2], ay[2])))
-    return ppm[0], ppm[1], skew, kind, conf
+    # conjugate symmetry: the column -c holds the rows mirrored about h // 2
+    mirror = spec[(2 * (h // 2) - np.arange(h)) % h][:, _PAD:0:-1]
+    padded = np.hstack([mirror, spec])
+    (fx, fy), strength = periods
+    fx, ax_angle = _refine_peak(padded, w, h, rays[0][1], fx)
+    fy, ay_angle = _refine_peak(padded, w, h, rays[1][1], fy)
+    ppm = (1.0 / fx, 1.0 / fy)
+    if not 0.9 < ppm[0] / ppm[1] < 1.1:  # squares are square (up to perspective)
+        return None
+    skew = -0.5 * (ax_angle + (ay_angle - 90.0))
+    return ppm[0], ppm[1], skew, _grid_kind(mask, min(ppm)), float(1 - np.exp(-0.5 * strength))
+
+
+def _joint_period(rays: list, step: float, f_min: float
+                  ) -> tuple[tuple[float, float], float] | None:
+    """1 mm frequencies (cycles/px) along x and y, and the comb strength.
+
+    The comb is searched on both axes at once (grid squares are square), then
+    each axis is fitted within 6 %; whether the comb is the 1 mm or the 5 mm
+    one is told by the 5-fold pattern of minor and major lines, else by the
+    page width it implies.
+    """
+    f_max = (min(len(r[2]) for r in rays) - 1) * step
+    cands = np.exp(np.linspace(np.log(1 / 150.0), np.log(1 / 2.2), 1500))
+    scores = [_comb_scores(r[2], step, cands, f_min, f_max) for r in rays]
+    joint = np.minimum(scores[0], scores[1])
+    i = int(np.argmax(joint))
+    if joint[i] < _MIN_COMB or i == 0:  # no comb, or only at the longest period searched
+        return None
+    f, strength = float(cands[i]), float(joint[i])
+    for _ in range(3):  # the comb at half the frequency is as good when odd harmonics are weak
+        j = int(np.argmin(np.abs(cands - f / 2)))
+        if (f / 2 >= f_min and joint[j] >= 0.85 * strength
+                and min(_at(r[2], f / 2, step) for r in rays) > _PEAK_LOG):
+            f, strength = float(cands[j]), float(joint[j])
+        else:
+            break
+    near = np.abs(np.log(cands / f)) < 0.06
+    fs = [float(cands[near][int(np.argmax(sc[near]))]) for sc in scores]
+    if any(_five_fold(r[2], r[3], fa, step, f_max) for r, fa in zip(rays, fs, strict=True)):
+        return (5 * fs[0], 5 * fs[1]), strength       # the comb was the 5 mm one
+    if any(fa / 5 >= f_min and _five_fold(r[2], r[3], fa / 5, step, f_max)
+           for r, fa in zip(rays, fs, strict=True)):
+        return (fs[0], fs[1]), strength
+    n_px = 0.25 / step  # longer image side, px
+    as_1mm, as_5mm = n_px * f, n_px * f * 5  # implied page widths, mm
+    one_mm = abs(np.log(as_1mm / 250)) <= abs(np.log(as_5mm / 250)) or 1 / f / 5 < 2.0
+    k = 1.0 if one_mm else 5.0
+    return (fs[0] * k, fs[1] * k), strength
+
+
+def _comb_scores(prof: np.ndarray, step: float, cands: np.ndarray, f_min: float,
+                 f_max: float) -> np.ndarray:
+    """Mean clipped peak height at the first 8 harmonics of each candidate frequency
+    (scaled down when fewer than 3 fit below the Nyquist frequency)."""
+    scores = np.zeros(len(cands))
+    for i, f in enumerate(cands):
+        ks = np.arange(1, min(8, int(f_max / f)) + 1)
+        if len(ks) and f >= f_min:
+            vals = np.clip(prof[np.round(ks * f / step).astype(int)], 0, 6)
+            scores[i] = vals.mean() * min(1.0, len(ks) / 3)  # 1-2 harmonics prove little
+    return scores
 
 
 def _whitened_log_spectrum(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -280,42 +327,6 @@ def _best_ray_angle(spec: np.ndarray, w: int, h: int, base_deg: float) -> float:
             scores.append(float(np.clip(prof - _PEAK_LOG, 0, None).sum()))
         best = float(angles[int(np.argmax(scores))])
     return best
-
-
-def _fundamental_period(profile: np.ndarray, raw_profile: np.ndarray, step: float
-                        ) -> tuple[float, float, bool] | None:
-    """Frequency (cycles/px) of the 1 mm-candidate comb along a ray.
-
-    Returns ``(frequency, strength, five_fold)``; ``five_fold`` is True when a
-    comb with 5 times the period is also present (1 mm minor + 5 mm major
-    lines), so that the frequency is surely the 1 mm one.
-    """
-    prof = ndimage.maximum_filter1d(profile, 5)
-    f_max = (len(prof) - 1) * step
-    f_min = float(np.argmax(profile != 0)) * step
-    cands = np.exp(np.linspace(np.log(1 / 150.0), np.log(1 / 2.2), 1500))
-    scores = np.zeros(len(cands))
-    for i, f in enumerate(cands):
-        ks = np.arange(1, min(8, int(f_max / f)) + 1)
-        if len(ks) and f >= f_min:
-            vals = np.clip(prof[np.round(ks * f / step).astype(int)], 0, 6)
-            scores[i] = vals.mean() - 0.15 * (len(ks) == 1)
-    i = int(np.argmax(scores))
-    f, strength = float(cands[i]), float(scores[i])
-    if strength < _PEAK_LOG:
-        return None
-    for _ in range(3):  # the comb at half the frequency is as good when odd harmonics are weak
-        j = int(np.argmin(np.abs(cands - f / 2)))
-        if f / 2 >= f_min and scores[j] >= 0.85 * strength and _at(prof, f / 2, step) > _PEAK_LOG:
-            f, strength = float(cands[j]), float(scores[j])
-        else:
-            break
-    raw = ndimage.maximum_filter1d(raw_profile, 5)
-    if _five_fold(prof, raw, f, step, f_max):          # f is the 5 mm fundamental
-        return 5 * f, strength, True
-    if f / 5 >= f_min and _five_fold(prof, raw, f / 5, step, f_max):
-        return f, strength, True
-    return f, strength, False
 
 
 def _five_fold(prof: np.ndarray, raw: np.ndarray, f5: float, step: float, f_max: float) -> bool:
@@ -375,32 +386,6 @@ def _refine_peak(spec: np.ndarray, w: int, h: int, angle: float, f: float) -> tu
 def _parabola(a: float, b: float, c: float) -> float:
     d = a - 2 * b + c
     return 0.0 if d >= 0 else float(np.clip(0.5 * (a - c) / d, -0.5, 0.5))
-
-
-def _resolve_mm(axis: tuple[float, float, float, bool], n_px: int) -> float:
-    """px/mm from a comb frequency: 1 mm if it has 5 mm sub-harmonics, else by plausibility."""
-    f, _, _, five_fold = axis
-    period = 1.0 / f
-    if five_fold or period / 5 < 2.0:
-        return period
-    # one kind of line only: 1 mm or 5 mm lines? pick the page width closer to ~280 mm
-    as_1mm, as_5mm = n_px / period, n_px * 5 / period
-    return period if abs(np.log(as_1mm / 250)) <= abs(np.log(as_5mm / 250)) else period / 5
-
-
-def _reconcile(ppm: list[float], ax: tuple, ay: tuple) -> tuple[float, float]:
-    """Make x and y agree on what 1 mm is (one axis may show only 5 mm lines)."""
-    x, y = ppm
-    ratio = x / y
-    if 0.7 < ratio < 1.4:
-        return x, y
-    trust_x = (ax[3], ax[2]) >= (ay[3], ay[2])
-    for factor in (5.0, 0.2):
-        if trust_x and 0.7 < x / (y * factor) < 1.4:
-            return x, y * factor
-        if not trust_x and 0.7 < (x * factor) / y < 1.4:
-            return x * factor, y
-    return (x, x) if trust_x else (y, y)
 
 
 def _grid_kind(mask: np.ndarray, px_per_mm: float) -> str:
@@ -517,7 +502,7 @@ def find_pulse_boxes(ink: np.ndarray, *, min_height_px: int,
             gap = slice(xa1, max(xb0, xa1 + 1))
             joins = [ink[max(y - 3, 0):y + 4, gap].any(axis=0).mean() > 0.8 for y in (top, bottom)]
             if joins[0] != joins[1]:
-                out.append((xa0, top, xb1 - 1, bottom, joins[0], xa1 - xa0))
+                out.append((xa0, top, xb1 - 1, bottom, bool(joins[0]), xa1 - xa0))
                 break
     return out
 

@@ -228,7 +228,8 @@ def _render_pdf(data: bytes, page: int, dpi: float, max_pixels: int,
     try:
         pdf = pdfium.PdfDocument(data)
     except Exception as exc:  # pdfium raises PdfiumError
-        raise UnreadableImageError(f"corrupt PDF: {exc}", path=path) from exc
+        raise UnreadableImageError(
+            f"cannot open PDF (corrupt, encrypted or without pages): {exc}", path=path) from exc
     try:
         n = len(pdf)
         if n == 0:

@@ -124,6 +124,17 @@ class DigitizedECG(ECGRecord):
             return (float("nan"), float("nan"))
         return (self.calibration.px_per_mm_x, self.calibration.px_per_mm_y)
 
+    def plot_overlay(self, image: Any, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the recovered traces over ``image`` (see :func:`ecgdigitize.overlay.plot_overlay`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from .overlay import plot_overlay
+
+        return plot_overlay(image, self, ax, **kwargs)
+
     def to_record(self) -> ECGRecord:
         """Drop the diagnostics and return a plain :class:`ECGRecord`."""
         return ECGRecord(self.signal, self.fs, self.lead_names, self.name,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -31,15 +32,15 @@ from .config import DigitizeConfig
 from .errors import NoTracesFoundError
 from .result import Panel
 
-__all__ = ["Trace", "TraceSet", "extract_trace", "extract_traces", "ink_mask"]
+__all__ = ["Trace", "TraceSet", "extract_trace", "extract_traces", "ink_darkness", "ink_level",
+           "ink_mask"]
 
 #: Vertical single-column runs of ink longer than this are lines, not traces, mm.
 MAX_STROKE_MM = 25.0
 #: Components whose bounding box is smaller than this on both sides are specks, mm.
 SPECK_MM = 0.6
-#: Weak-ink threshold next to strong ink, as a fraction of the strong one.
-HYSTERESIS = 1.0
 POOL_PITCH_PX = 100
+STROKE_RUN = 1.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,13 +98,51 @@ class TraceSet:
         return len(self.traces)
 
 
-def ink_mask(rgb: np.ndarray, *, px_per_mm: float, contrast: float = 0.5) -> np.ndarray:
-    """Mark the pixels of trace ink.
+def ink_darkness(rgb: np.ndarray, *, px_per_mm: float) -> np.ndarray:
+    """Darkness of every pixel below the local paper, 0-255.
 
-    Brightness is taken as the mean of luminance and the largest of R, G, B:
-    a coloured grid keeps one bright channel and stays light, black ink (and
-    ink blended with grid where a trace crosses a grid line) is dark in
-    every channel.
+    Brightness is the mean of luminance and the largest of R, G, B: a
+    coloured grid keeps one bright channel and stays light, black ink (also
+    where it is blended with grid) is dark in every channel. The paper level
+    is the brightest pixel within 1.5 mm, so shading and tinted paper cancel.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        Working image.
+    px_per_mm : float
+        Scale, px per mm.
+
+    Returns
+    -------
+    ndarray of shape (H, W), uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((20, 20, 3), 240, np.uint8); img[10, :] = (232, 90, 90); img[5, :] = 0
+    >>> d = ink_darkness(img, px_per_mm=4.0)
+    >>> int(d[5, 5]), int(d[10, 5]), int(d[0, 0])
+    (240, 58, 0)
+    """
+    img = np.ascontiguousarray(rgb, dtype=np.uint8)
+    r, g, b = cv2.split(img)
+    lum = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    value = cv2.addWeighted(cv2.max(cv2.max(r, g), b), 0.5, lum, 0.5, 0.0)
+    k = max(3, round(1.5 * px_per_mm)) | 1
+    paper = cv2.dilate(value, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    return cv2.subtract(paper, value)
+
+
+def ink_level(darkness: np.ndarray) -> int:
+    """Darkness of the darkest ink on the sheet: the 99.8th percentile, 0-255."""
+    hist = np.bincount(darkness[::2, ::2].ravel(), minlength=256)
+    return int(np.searchsorted(np.cumsum(hist), 0.998 * hist.sum()))
+
+
+def ink_mask(rgb: np.ndarray, *, px_per_mm: float, contrast: float = 0.5,
+             darkness: np.ndarray | None = None) -> np.ndarray:
+    """Mark the pixels of trace ink.
 
     Parameters
     ----------
@@ -112,10 +151,10 @@ def ink_mask(rgb: np.ndarray, *, px_per_mm: float, contrast: float = 0.5) -> np.
     px_per_mm : float
         Scale, px per mm (sizes of specks and strokes follow it).
     contrast : float, default 0.5
-        A pixel is ink when its darkness below the local paper (the brightest
-        pixel within 1.5 mm) exceeds ``contrast`` x the darkness of the
-        darkest ink on the sheet (its 99.8th percentile), or half that next
-        to such a pixel (anti-aliased edges).
+        A pixel is ink when its darkness (:func:`ink_darkness`) exceeds
+        ``contrast`` x the darkness of the darkest ink on the sheet.
+    darkness : ndarray, optional
+        :func:`ink_darkness` of ``rgb``, when already computed.
 
     Returns
     -------
@@ -139,29 +178,18 @@ def ink_mask(rgb: np.ndarray, *, px_per_mm: float, contrast: float = 0.5) -> np.
     >>> bool(m[31, 40]), bool(m[10, 10]), bool(m[40, 40])
     (True, False, False)
     """
-    img = np.ascontiguousarray(rgb, dtype=np.uint8)
-    r, g, b = cv2.split(img)
-    lum = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    value = cv2.addWeighted(cv2.max(cv2.max(r, g), b), 0.5, lum, 0.5, 0.0)
-    k = max(3, round(1.5 * px_per_mm)) | 1
-    paper = cv2.dilate(value, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    score = cv2.subtract(paper, value)
-    hist = np.bincount(score[::2, ::2].ravel(), minlength=256)
-    top = int(np.searchsorted(np.cumsum(hist), 0.998 * hist.sum()))
+    score = ink_darkness(rgb, px_per_mm=px_per_mm) if darkness is None else darkness
+    top = ink_level(score)
     if top < 40:
         raise NoTracesFoundError("no dark ink on the sheet (blank page?)")
-    strong = score > max(contrast * top, 30.0)
-    # one step of hysteresis: faint anti-aliased edges of strong ink are ink too,
-    # so thin steep strokes are not broken into fragments
-    near = cv2.dilate(strong.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-    mask = strong | (near & (score > max(HYSTERESIS * contrast * top, 20.0)))
+    mask = score > max(contrast * top, 30.0)
     mask = _drop_specks(mask, max(2, round(SPECK_MM * px_per_mm)))
     return _drop_long_strokes(mask, MAX_STROKE_MM * px_per_mm)
 
 
 def _drop_specks(mask: np.ndarray, size_px: int) -> np.ndarray:
     """Remove connected components whose bounding box is below ``size_px`` both ways."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
     small = (stats[:, cv2.CC_STAT_WIDTH] < size_px) & (stats[:, cv2.CC_STAT_HEIGHT] < size_px)
     small[0] = True
     return ~small[labels]
@@ -223,7 +251,7 @@ def extract_trace(mask: np.ndarray, panel: Panel, *, row_pitch_px: float,
     >>> p = Panel("II", (0, 20, 50, 80), 0.0, 1.0, 49.0, 0, 0)
     >>> tr = extract_trace(m, p, row_pitch_px=60)
     >>> float(np.interp(10, tr.x_px, tr.y_px)), float(tr.y_px.min()), tr.quality
-    (49.0, 21.0, 1.0)
+    (49.0, 20.0, 1.0)
     """
     ranges = None if x_range_px is None else [x_range_px]
     return _trace_panels(mask, [panel], row_pitch_px, config or DigitizeConfig(), ranges)[0]
@@ -231,7 +259,8 @@ def extract_trace(mask: np.ndarray, panel: Panel, *, row_pitch_px: float,
 
 def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
                    row_pitch_px: float | None = None, config: DigitizeConfig | None = None,
-                   x_ranges_px: Sequence[tuple[float, float]] | None = None) -> TraceSet:
+                   x_ranges_px: Sequence[tuple[float, float]] | None = None,
+                   darkness: np.ndarray | None = None) -> TraceSet:
     """Follow the trace of every panel (all panels tracked together, vectorised).
 
     Parameters
@@ -248,6 +277,9 @@ def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
         Tracking parameters.
     x_ranges_px : sequence of (float, float), optional
         Columns to trace for each panel (default: each panel box's x-range).
+    darkness : ndarray of shape (H, W), uint8, optional
+        :func:`ink_darkness` of the image: line centres then come from
+        darkness-weighted centroids (sub-pixel) instead of run midpoints.
 
     Returns
     -------
@@ -274,7 +306,12 @@ def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
     if len(panels) == 0:
         raise NoTracesFoundError("no panels to trace")
     pitch = _row_pitch(panels) if row_pitch_px is None else float(row_pitch_px)
-    traces = _trace_panels(mask, list(panels), pitch, config or DigitizeConfig(), x_ranges_px)
+    weight = None
+    if darkness is not None:
+        level = ink_level(darkness)
+        weight = np.maximum(darkness.astype(np.float32) - 0.25 * level, 0.0)
+    traces = _trace_panels(mask, list(panels), pitch, config or DigitizeConfig(), x_ranges_px,
+                           weight)
     widths = [float(np.nanmedian(t.width_px)) for t in traces if np.isfinite(t.width_px).any()]
     return TraceSet(tuple(traces), float(np.median(widths)) if widths else float("nan"))
 
@@ -301,62 +338,62 @@ class _Job:
 
 
 def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: DigitizeConfig,
-                  x_ranges: Sequence[tuple[float, float]] | None) -> list[Trace]:
+                  x_ranges: Sequence[tuple[float, float]] | None,
+                  weight: np.ndarray | None = None) -> list[Trace]:
     """Split panels into chunks of similar width, track them in one batch, read values.
 
-    The path is tracked on a max-pooled mask (``pool`` x ``pool`` px, about
-    3 px per mm of paper): only its choice of trace matters, the values are
-    read at full resolution.
+    The path is tracked on a mask max-pooled vertically by ``pool`` rows
+    (about 4 rows per mm of paper, every column kept so the path can follow
+    steep QRS strokes); the values are read at full resolution.
     """
     h, w = mask.shape
     pool = int(np.clip(pitch // POOL_PITCH_PX, 1, 4))
-    small = _max_pool(mask, pool)
+    small = _max_pool_rows(mask, pool)
     top, bot = _run_bounds(mask)
     spans, jobs = [], []
-    chunk = max(8, int(min(max(p.box_px[2] - p.box_px[0], 8) for p in panels)) // pool)
+    chunk = max(8, int(min(max(p.box_px[2] - p.box_px[0], 8) for p in panels)))
     for i, p in enumerate(panels):
         x0, x1 = x_ranges[i] if x_ranges is not None else (p.box_px[0], p.box_px[2])
         c0, c1 = max(0, int(np.ceil(x0))), min(w, int(np.floor(x1)))
         r0 = max(0, int(p.baseline_y_px - 1.5 * pitch))
         r1 = min(h, int(p.baseline_y_px + 1.5 * pitch) + 1)
         spans.append((c0, c1, r0, r1))
-        s0, s1 = c0 // pool, max(c0 // pool, (c1 - 1) // pool + 1)
-        n = max(1, int(np.ceil((s1 - s0) / chunk)))
-        edges = np.linspace(s0, s1, n + 1).round().astype(int)
+        n = max(1, int(np.ceil((c1 - c0) / chunk)))
+        edges = np.linspace(c0, max(c0, c1), n + 1).round().astype(int)
         jobs += [_Job(i, int(a), int(b), r0 // pool, (r1 - 1) // pool + 1)
-                 for a, b in zip(edges[:-1], edges[1:], strict=True) if b - a >= 2 and r1 > r0]
+                 for a, b in pairwise(edges.tolist()) if b - a >= 2 and r1 > r0]
     paths = _viterbi_batch(small, jobs, [p.baseline_y_px / pool for p in panels],
                            pitch / pool, cfg)
     out = []
     for i, p in enumerate(panels):
         c0, c1, r0, r1 = spans[i]
         xs = np.arange(c0, max(c0, c1), dtype=float)
-        coarse = np.full(small.shape[1], -1, dtype=np.int64)
+        path = np.full(xs.size, -1, dtype=np.int64)
         for j, pa in zip(jobs, paths, strict=True):
             if j.panel == i:
-                coarse[j.c0:j.c1] = pa
-        path = coarse[np.arange(c0, max(c0, c1)) // pool]
+                path[j.c0 - c0:j.c1 - c0] = pa
         if xs.size == 0 or (path < 0).all():
             empty = np.full(xs.size, np.nan)
             out.append(Trace(p.lead, xs, empty, xs, empty.copy(), empty.copy(), 0.0, p))
             continue
         path = np.clip(path * pool + (pool - 1) // 2, r0, r1 - 1)
         t, b, on_ink = _read_columns(mask[:, c0:c1], path, pool, (top[:, c0:c1], bot[:, c0:c1]))
-        x_rel, y = _centreline(t, b, cfg.peak_mode)
+        x_rel, y = _centreline(t, b, cfg.peak_mode, mask[:, c0:c1],
+                               None if weight is None else weight[:, c0:c1])
         out.append(Trace(p.lead, x_rel + c0, y, xs, path.astype(float), b - t + 1,
                          float(on_ink.mean()), p))
     return out
 
 
-def _max_pool(mask: np.ndarray, f: int) -> np.ndarray:
-    """``f`` x ``f`` max pooling of a boolean mask (edges padded with False)."""
+def _max_pool_rows(mask: np.ndarray, f: int) -> np.ndarray:
+    """Max pooling of a boolean mask over ``f`` consecutive rows (padded with False)."""
     if f == 1:
         return mask
     h, w = mask.shape
-    hp, wp = -(-h // f) * f, -(-w // f) * f
-    padded = np.zeros((hp, wp), dtype=bool)
-    padded[:h, :w] = mask
-    return padded.reshape(hp // f, f, wp // f, f).any(axis=(1, 3))
+    hp = -(-h // f) * f
+    padded = np.zeros((hp, w), dtype=bool)
+    padded[:h] = mask
+    return padded.reshape(hp // f, f, w).any(axis=1)
 
 
 def _viterbi_batch(mask: np.ndarray, jobs: list[_Job], baselines: list[float], pitch: float,
@@ -411,13 +448,13 @@ def _read_columns(band: np.ndarray, path: np.ndarray, reach: int,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top row, bottom row (NaN off ink) and on-ink flag of the ink run per column.
 
-    The run is the longest vertical run of ink within ``2 reach + 1`` px of
+    The run is the longest vertical run of ink within ``reach + 1`` px of
     the path (or, failing that, between the runs of both neighbouring
     columns on a steep stroke).
     """
     h, w = band.shape
     cols = np.arange(w)
-    offsets = sorted(range(-2 * reach - 1, 2 * reach + 2), key=abs)
+    offsets = sorted(range(-reach - 1, reach + 2), key=abs)
     near = np.stack([np.clip(path + d, 0, h - 1) for d in offsets])
     hit = band[near, cols]
     on_ink = hit.any(axis=0)
@@ -433,48 +470,90 @@ def _read_columns(band: np.ndarray, path: np.ndarray, reach: int,
     return t, b, on_ink
 
 
-def _centreline(t: np.ndarray, b: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def _centreline(t: np.ndarray, b: np.ndarray, mode: str, band: np.ndarray | None = None,
+                weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Polyline ``(x, y)`` (x relative to the first column) of the line centre.
 
-    ``"centreline"``: each column's run, shrunk by half the line width, is the
-    range the centre line spans inside the column. The line crosses the
-    border between two columns inside both ranges (the middle of their
-    overlap), and reaches the column's extreme in between when the range
-    goes beyond both borders (an apex). ``"midpoint"``: the run midpoint at
-    each column centre. ``"hybrid"``: the midpoint, or the run's extreme at
-    columns whose run tops (bottoms) both neighbours'.
+    ``"midpoint"``: the middle of each column's run. ``"hybrid"``: the same,
+    except at apexes (a run that tops both neighbours' runs: its top plus half
+    the line width), nadirs (likewise at the bottom) and steep strokes
+    (runs over 2.5 line widths): there the stroke is read row by row, each
+    row's horizontal run centre giving ``x`` (the midpoint of a long vertical
+    run is off wherever the stroke curves). With ``weight`` (ink darkness of
+    ``band``), centres are darkness-weighted centroids: sub-pixel.
     """
     w = t.size
     x = np.arange(w, dtype=float)
     mid = (t + b) / 2
     if mode == "midpoint" or not np.isfinite(mid).any():
         return x, mid
-    half = 0.5 * max(float(np.nanpercentile(b - t, 25)), 0.0)
-    lo = np.minimum(t + half, mid)
-    hi = np.maximum(b - half, mid)
-    if mode == "hybrid":
-        inf = np.array([np.inf])
-        t_n = np.fmin(np.concatenate((inf, t[:-1])), np.concatenate((t[1:], inf)))
-        b_n = np.fmax(np.concatenate((-inf, b[:-1])), np.concatenate((b[1:], -inf)))
-        apex = (t <= t_n) & (b < b_n)
-        nadir = (b >= b_n) & (t > t_n)
-        return x, np.where(apex, lo, np.where(nadir, hi, mid))
-    # border k sits between columns k-1 and k (k = 1..w-1)
-    a = np.fmax(lo[:-1], lo[1:])
-    c = np.fmin(hi[:-1], hi[1:])
-    border = (a + c) / 2
-    border = np.where(np.isnan(lo[:-1]), mid[1:], np.where(np.isnan(lo[1:]), mid[:-1], border))
-    left = np.concatenate(([np.nan], border))
-    right = np.concatenate((border, [np.nan]))
-    e_lo, e_hi = np.fmin(left, right), np.fmax(left, right)
-    centre = np.where(lo < e_lo - 0.5, lo, np.where(hi > e_hi + 0.5, hi, (left + right) / 2))
-    centre = np.where(np.isnan(centre), mid, centre)
-    xs = np.empty(2 * w - 1)
-    ys = np.empty(2 * w - 1)
-    xs[0::2], ys[0::2] = x, centre
-    xs[1::2], ys[1::2] = x[:-1] + 0.5, border
-    ys[1::2][np.isnan(mid[:-1]) | np.isnan(mid[1:])] = np.nan
-    return xs, ys
+    width = float(np.nanpercentile(b - t + 1, 25))
+    half = 0.5 * max(width - 1, 0.0)
+    inf = np.array([np.inf])
+    tp, tn = np.concatenate((inf, t[:-1])), np.concatenate((t[1:], inf))
+    bp, bn = np.concatenate((-inf, b[:-1])), np.concatenate((b[1:], -inf))
+    # an apex tops both neighbours' runs (strictly at least one), a nadir
+    # reaches below both; a flat run (ties both ways) is neither
+    apex = (t <= np.fmin(tp, tn)) & (t < np.fmax(tp, tn))
+    nadir = (b >= np.fmax(bp, bn)) & (b > np.fmin(bp, bn))
+    steep = np.isfinite(t) & (b - t + 1 > 2.5 * width)
+    if weight is not None:
+        mid = np.where(steep, mid, _centroid(weight, t, b, x.astype(int), axis=0))
+    y = np.where(apex & ~nadir, t + half, np.where(nadir & ~apex, b - half, mid))
+    if band is None:
+        return x, y
+    sx, sy = _stroke_points(band, t, b, steep & ~(apex ^ nadir), STROKE_RUN * width, weight)
+    keep = ~steep | (apex ^ nadir)
+    xs = np.concatenate((x[keep], sx))
+    ys = np.concatenate((y[keep], sy))
+    order = np.argsort(xs, kind="stable")
+    return xs[order], ys[order]
+
+
+def _centroid(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, at: np.ndarray,
+              axis: int) -> np.ndarray:
+    """Weighted centre of ``weight`` from ``lo - 1`` to ``hi + 1`` along ``axis``.
+
+    ``at`` gives the other coordinate (column for ``axis=0``, row for
+    ``axis=1``); NaN bounds give NaN.
+    """
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    out = np.full(lo.shape, np.nan)
+    if not ok.any():
+        return out
+    lo_i, hi_i, at_i = lo[ok].astype(int) - 1, hi[ok].astype(int) + 1, at[ok]
+    span = int((hi_i - lo_i).max()) + 1
+    idx = lo_i[:, None] + np.arange(span)[None, :]
+    inside = (idx <= hi_i[:, None]) & (idx >= 0) & (idx < weight.shape[axis])
+    idx = np.clip(idx, 0, weight.shape[axis] - 1)
+    w = weight[idx, at_i[:, None]] if axis == 0 else weight[at_i[:, None], idx]
+    w = np.where(inside, w, 0.0)
+    total = w.sum(axis=1)
+    centre = (w * idx).sum(axis=1) / np.where(total > 0, total, 1.0)
+    out[ok] = np.where(total > 0, centre, (lo[ok] + hi[ok]) / 2)
+    return out
+
+
+def _stroke_points(band: np.ndarray, t: np.ndarray, b: np.ndarray, steep: np.ndarray,
+                   max_run_px: float, weight: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Centres ``(x, y)`` of the narrow horizontal runs crossing steep columns' runs."""
+    if not steep.any():
+        return np.empty(0), np.empty(0)
+    lo, hi = int(np.nanmin(t[steep])), int(np.nanmax(b[steep])) + 1
+    sub = band[lo:hi]
+    left, right = (a.T for a in _run_bounds(np.ascontiguousarray(sub.T)))
+    centre = (left + right) / 2.0
+    rows = np.arange(lo, hi)[:, None]
+    cols = np.arange(band.shape[1])[None, :]
+    sel = (sub & steep[None, :] & (rows >= t[None, :]) & (rows <= b[None, :])
+           & (right - left + 1 <= max_run_px) & (np.floor(centre + 0.5) == cols))
+    ry, cx = np.nonzero(sel)
+    xs = centre[ry, cx]
+    if weight is not None and ry.size:
+        xs = _centroid(weight, left[ry, cx].astype(float), right[ry, cx].astype(float),
+                       ry + lo, axis=1)
+    return xs, (ry + lo).astype(float)
 
 
 def _bridge_steep(band: np.ndarray, path: np.ndarray, on_ink: np.ndarray, t: np.ndarray,

@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     table = score_record(sheet.truth.reference, result)
     snr = table["snr_db"].to_numpy(dtype=float)
-    print(f"[3/4] wrote {hea} (+ .dat), {csv} and {overlay}; SNR against the truth: "
-          f"mean {np.mean(snr):.1f} dB, median {np.median(snr):.1f} dB, "
-          f"min {np.min(snr):.1f} dB over {len(snr)} leads")
+    print(f"[3/4] wrote {hea} (+ .dat), {csv} and {overlay}; SNR against the truth "
+          f"(PhysioNet/CinC 2024 definition): mean {table.attrs['mean_snr_db']:.1f} dB, "
+          f"median {np.median(snr):.1f} dB, min {np.min(snr):.1f} dB over {len(snr)} leads")
 
     _classify(sheet_path)
     return 0

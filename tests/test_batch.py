@@ -55,6 +55,18 @@ def slow_fake_digitize(image: np.ndarray, *, fs: float = 500,
     return fake_digitize(image, fs=fs, config=config)
 
 
+def threads_digitize(image: np.ndarray, *, fs: float = 500,
+                     config: object = None) -> DigitizedECG:
+    """The fake, warning with the thread settings of the process it runs in."""
+    import warnings
+
+    import cv2
+
+    warnings.warn(f"cv2={cv2.getNumThreads()} omp={os.environ.get('OMP_NUM_THREADS')}",
+                  UserWarning, stacklevel=1)
+    return fake_digitize(image, fs=fs, config=config)
+
+
 def _sheet(path: Path, seed: int, corner: tuple[int, int, int] | None = None) -> Path:
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 255, size=(80, 96, 3), dtype=np.uint8)
@@ -234,7 +246,7 @@ def test_torn_manifest_line_is_ignored_and_repaired(sheets: list[Path], tmp_path
 def test_second_run_on_the_same_folder_is_refused(sheets: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    holder = batch._Manifest(out / batch.MANIFEST_NAME)
+    holder = batch.Manifest(out / batch.MANIFEST_NAME)
     try:
         with pytest.raises(ConfigurationError, match="another batch run"):
             _run(sheets[:1], out)
@@ -296,6 +308,15 @@ def test_process_pool_matches_serial_and_survives_a_crash(sheets: list[Path],
     assert serial.n_ok == 4
 
 
+@pytest.mark.slow
+def test_pool_workers_run_one_thread_each(sheets: list[Path], tmp_path: Path) -> None:
+    before = os.environ.get("OMP_NUM_THREADS")
+    s = digitize_many(sheets[:3], tmp_path, digitize=threads_digitize, jobs=2,
+                      scheduler="processes", progress=False, formats=("npy",))
+    assert [r.warnings for r in s.results] == [("cv2=1 omp=1",)] * 3
+    assert os.environ.get("OMP_NUM_THREADS") == before  # the driver's setting is restored
+
+
 # --- Dask --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def dask_client():
@@ -323,3 +344,20 @@ def test_dask_client_and_address_give_the_same_outputs(sheets: list[Path], tmp_p
     assert {d["status"] for d in _manifest_lines(tmp_path / "client")} == {"ok", "failed"}
     again = _run(sheets, tmp_path / "client", client=dask_client, formats=("npy", "wfdb"))
     assert again.n_skipped == 6
+    threads = digitize_many(sheets[:2], tmp_path / "threads", digitize=threads_digitize,
+                            client=dask_client, progress=False, formats=("npy",))
+    assert [r.warnings for r in threads.results] == [("cv2=1 omp=1",)] * 2
+
+
+def test_nan_scale_and_quality_still_give_valid_json(sheets: list[Path], tmp_path: Path) -> None:
+    def no_scale(image: np.ndarray, **kw: object) -> DigitizedECG:
+        res = fake_digitize(image)
+        return DigitizedECG(res.signal, fs=res.fs, calibration=None,
+                            quality={"I": float("nan"), "II": 0.4})
+
+    s = digitize_many(sheets[:1], tmp_path, digitize=no_scale, progress=False)
+    line = (tmp_path / batch.MANIFEST_NAME).read_text()
+    entry = json.loads(line)  # strict JSON: no NaN tokens
+    assert "NaN" not in line and entry["px_per_mm"] is None
+    assert entry["quality"] == {"I": None, "II": 0.4} and entry["mean_quality"] == 0.4
+    assert s.results[0].describe().endswith("s") and "? px/mm" in s.results[0].describe()

@@ -85,9 +85,10 @@ def write_corpus(folder: Path, sheet: np.ndarray) -> dict[str, Path]:
     png, jpg = _bytes(img, "PNG"), _bytes(img, "JPEG", quality=90)
     exif = Image.Exif()
     exif[0x0112] = 8  # stored rotated: "rotate 90 CCW to display"
-    empty_pdf = (b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n"
-                 b"2 0 obj <</Type /Pages /Kids [] /Count 0>> endobj\n"
-                 b"trailer <</Root 1 0 R>>\n%%EOF\n")
+    import pypdfium2 as pdfium
+
+    empty_pdf = io.BytesIO()
+    pdfium.PdfDocument.new().save(empty_pdf)  # well-formed, zero pages
     grey16 = (np.asarray(img.convert("L"), dtype=np.uint16) * 257)
     rgba = np.dstack([sheet, np.full(sheet.shape[:2], 255, np.uint8)])
     rgba[:40, :, 3] = 0  # a transparent strip along the top margin
@@ -97,7 +98,7 @@ def write_corpus(folder: Path, sheet: np.ndarray) -> dict[str, Path]:
         "truncated.png": png[: len(png) // 3],
         "truncated.jpg": jpg[: len(jpg) // 3],
         "random.jpg": np.random.default_rng(0).bytes(20_000),
-        "empty.pdf": empty_pdf,
+        "empty.pdf": empty_pdf.getvalue(),
         "dot.png": _bytes(Image.new("RGB", (1, 1)), "PNG"),
         "bomb.png": _png_claiming(50_000, 50_000),
         "blank.png": _bytes(Image.new("RGB", sheet.shape[1::-1], "white"), "PNG"),

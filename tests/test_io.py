@@ -175,10 +175,11 @@ def test_one_page_pdf_is_rendered_at_the_asked_dpi(tmp_path: Path) -> None:
 
 
 def test_pdf_without_pages_is_unreadable(tmp_path: Path) -> None:
-    empty = (b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n"
-             b"2 0 obj <</Type /Pages /Kids [] /Count 0>> endobj\n"
-             b"trailer <</Root 1 0 R>>\n%%EOF\n")
-    path = _write(tmp_path / "empty.pdf", empty)
+    import pypdfium2 as pdfium
+
+    buf = io.BytesIO()
+    pdfium.PdfDocument.new().save(buf)  # a well-formed PDF with zero pages
+    path = _write(tmp_path / "empty.pdf", buf.getvalue())
     with pytest.raises(UnreadableImageError) as info:
         load_image(path)
     assert info.value.path == str(path)

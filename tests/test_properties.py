@@ -146,3 +146,25 @@ def test_digitize_on_random_arrays_raises_only_ecg_errors(digitize, arr: np.ndar
 def test_digitize_on_random_bytes_raises_only_ecg_errors(digitize, data: bytes,
                                                          magic: bytes) -> None:
     _check_digitize(digitize, magic + data)
+
+
+@pytest.fixture(scope="module")
+def small_sheet(sim_record) -> np.ndarray:
+    from ecgdigitize.synth import SheetStyle, render_sheet
+
+    return render_sheet(sim_record, "3x4+1", SheetStyle(dpi=60)).image
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(box=st.tuples(st.floats(0, 0.6), st.floats(0, 0.6), st.floats(0.1, 1), st.floats(0.1, 1)),
+       noise=st.floats(0, 80), flip=st.booleans(), seed=st.integers(0, 2**16))
+def test_digitize_on_damaged_sheets_raises_only_ecg_errors(digitize, small_sheet: np.ndarray,
+                                                           box: tuple[float, ...], noise: float,
+                                                           flip: bool, seed: int) -> None:
+    h, w = small_sheet.shape[:2]
+    y0, x0 = int(box[0] * h), int(box[1] * w)
+    y1, x1 = y0 + max(1, int(box[2] * (h - y0))), x0 + max(1, int(box[3] * (w - x0)))
+    crop = small_sheet[y0:y1, x0:x1].astype(float)
+    crop += np.random.default_rng(seed).normal(0, noise, crop.shape)
+    img = np.clip(crop, 0, 255).astype(np.uint8)
+    _check_digitize(digitize, img[::-1] if flip else img)

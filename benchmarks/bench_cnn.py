@@ -1,0 +1,127 @@
+"""CNN speed on this CPU: training and inference images/s, Keras vs TFLite (float32/float16/int8).
+
+Per-batch wall times (median and p95) of
+
+- a training step (MobileNetV2 alpha 0.35 and EfficientNetV2-B0, 160x272 px, batch 16),
+- Keras inference (batch 16),
+- LiteRT inference of the TFLite exports (batch 16),
+
+plus the agreement of each TFLite export with Keras on the reference sheets
+(identical predicted class, max |p_lite - p_keras|), using the shipped
+reference model when it exists.
+
+Usage (2-core CPU, no GPU)::
+
+    nice -n 10 .venv/bin/python -m benchmarks.bench_cnn [--sheets 200] [--repeat 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks.runner import Table, timer
+from ecgclassify import load_predictor
+from ecgclassify.cnn import CNNPredictor, build_model
+from ecgclassify.datasets import load_image_folder
+from ecgclassify.tflite import export_tflite
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "ecg-images"
+REFERENCE = ROOT / "ecgclassify" / "models" / "reference-cnn.ecgmodel"
+BATCH = 16
+HW = (160, 272)
+
+
+def bench_training(table: Table, repeat: int) -> None:
+    """Per-batch training-step and Keras inference times of both backbones."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (BATCH, *HW, 3)).astype(np.float32)
+    y = rng.integers(0, 4, BATCH)
+    for name, alpha in (("mobilenet_v2", 0.35), ("efficientnet_v2_b0", 1.0)):
+        model = build_model(name, (*HW, 3), 4, alpha=alpha)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      loss="sparse_categorical_crossentropy")
+        for _ in range(2):  # trace + warm up
+            model.train_on_batch(x, y)
+            model(x, training=False)
+        for _ in range(repeat):
+            with timer() as t:
+                model.train_on_batch(x, y)
+            table.add(f"{name} train", batch_s=t.elapsed_s, images_per_s=BATCH / t.elapsed_s)
+        for _ in range(repeat):
+            with timer() as t:
+                model(x, training=False)
+            table.add(f"{name} keras infer", batch_s=t.elapsed_s,
+                      images_per_s=BATCH / t.elapsed_s)
+
+
+def _reference_model(ds: Any) -> CNNPredictor:
+    if REFERENCE.is_file():
+        model = load_predictor(REFERENCE)
+        assert isinstance(model, CNNPredictor)
+        return model
+    idx = np.arange(0, len(ds), 4)  # quick stand-in when no shipped model exists
+    return CNNPredictor(image_size=HW, epochs=3).fit([ds.paths[i] for i in idx],
+                                                    ds.labels[idx])
+
+
+def bench_tflite(table: Table, n_sheets: int, repeat: int) -> dict[str, Any]:
+    """TFLite vs Keras inference speed and agreement on reference sheets."""
+    ds = load_image_folder(DATA)
+    _, first = np.unique(np.asarray(ds.content_hashes), return_index=True)
+    pick = np.random.default_rng(0).permutation(first)[:n_sheets]
+    paths = [ds.paths[i] for i in pick]
+    model = _reference_model(ds)
+    images = model.preprocess(paths)
+    ref = model.predict_proba_prepared(images)
+    flat = images.reshape(-1, *images.shape[-3:]).astype(np.float32)
+    batches = [flat[i:i + BATCH] for i in range(0, len(flat) - BATCH + 1, BATCH)]
+    agreement: dict[str, Any] = {"model": str(REFERENCE.name if REFERENCE.is_file()
+                                              else "stand-in"), "n_sheets": len(paths)}
+    for i in range(repeat):
+        with timer() as t:
+            model.model_(batches[i % len(batches)], training=False)
+        table.add("reference keras infer", batch_s=t.elapsed_s, images_per_s=BATCH / t.elapsed_s)
+    for q in ("float32", "float16", "int8"):
+        lite = export_tflite(model, quantization=q, representative_images=paths[:100])
+        lite.batch_size = BATCH
+        proba = lite.predict_proba_prepared(images)
+        agreement[q] = {"same_class_fraction": float((proba.argmax(1) == ref.argmax(1)).mean()),
+                        "max_abs_proba_diff": float(np.abs(proba - ref).max()),
+                        "size_bytes": len(lite.model_content_)}
+        for i in range(repeat):
+            with timer() as t:
+                lite._invoke(batches[i % len(batches)])
+            table.add(f"reference tflite {q} infer", batch_s=t.elapsed_s,
+                      images_per_s=BATCH / t.elapsed_s)
+    return agreement
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sheets", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--skip-training", action="store_true")
+    args = ap.parse_args(argv)
+    table = Table("bench_cnn", notes=f"batch {BATCH}, input {HW[0]}x{HW[1]} px, float32 "
+                                     "input; per-batch wall times")
+    if not args.skip_training:
+        bench_training(table, args.repeat)
+    agreement = bench_tflite(table, args.sheets, args.repeat)
+    table.notes += f"; TFLite agreement with Keras: {agreement}"
+    table.print()
+    print("agreement:", agreement)
+    table.save()
+
+
+if __name__ == "__main__":
+    main()

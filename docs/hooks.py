@@ -1,0 +1,83 @@
+"""MkDocs hooks of this site (declared under ``hooks:`` in ``mkdocs.yml``).
+
+- A snippet of a benchmark result (``--8<-- "docs/results/NAME.md"``) whose file
+  has not been generated yet is replaced by a note naming the command that
+  makes it, so a fresh checkout still builds with ``--strict``.
+- ``<!-- FEATURES_TABLE -->`` is replaced by the feature table generated from
+  :data:`ecgclassify.features.FEATURES`, so the docs never drift from the code.
+- A ``::: package.module`` block whose module file does not exist (yet) is
+  replaced by a note instead of failing the build; ``tests/test_docs.py``
+  checks separately that every listed module exists.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+_SNIPPET = re.compile(r'^--8<--\s+"(docs/results/[^"]+\.md)"\s*$', re.MULTILINE)
+_API = re.compile(r"^:::\s+([\w.]+)\s*$", re.MULTILINE)
+#: Result file -> command that (re)generates it.
+RESULT_COMMANDS: dict[str, str] = {
+    "header_shortcut.md": "python -m benchmarks.header_shortcut",
+    "feature_models.md": "python -m benchmarks.compare_features",
+    "cnn_models.md": "python -m benchmarks.compare_cnn",
+    "batch.md": "python -m benchmarks.bench_batch",
+    "digitize.md": "python -m benchmarks.bench_digitize",
+    "reference_sheets.md": "python -m benchmarks.bench_reference_sheets",
+}
+
+
+def _missing_result(match: re.Match[str]) -> str:
+    rel = match.group(1)
+    if (ROOT / rel).is_file():
+        return match.group(0)
+    name = Path(rel).name
+    cmd = RESULT_COMMANDS.get(name, "python -m benchmarks.study")
+    return (f'!!! note "Not generated yet"\n    `{rel}` is written by `{cmd}` '
+            "(or `python -m benchmarks.study`); it is absent from this build.\n")
+
+
+def _module_exists(dotted: str) -> bool:
+    """True for a module or package file, or a name defined in its parent module."""
+    parts = dotted.split(".")
+    base = ROOT.joinpath(*parts)
+    if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+        return True
+    parent = ROOT.joinpath(*parts[:-1])
+    for source in (parent.with_suffix(".py"), parent / "__init__.py"):
+        if source.is_file() and _defines(source.read_text("utf-8"), parts[-1]):
+            return True
+    return False
+
+
+def _defines(source: str, name: str) -> bool:
+    pattern = (rf"^(?:def|class)\s+{name}\b|^{name}\s*[:=]"
+               rf"|^\s*from\s+\S+\s+import\b[^\n]*\b{name}\b")
+    return re.search(pattern, source, re.MULTILINE) is not None
+
+
+def _missing_module(match: re.Match[str]) -> str:
+    if _module_exists(match.group(1)):
+        return match.group(0)
+    return (f'!!! note "Not available in this build"\n    `{match.group(1)}` '
+            "is not part of this checkout yet.\n")
+
+
+def _features_table() -> str:
+    try:
+        from ecgclassify.features import features_table_markdown
+    except ImportError as exc:  # scikit-learn / the module missing: say so, do not break
+        return f"*(feature table unavailable: {exc})*"
+    return features_table_markdown()
+
+
+def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    """Apply the three substitutions above to every page."""
+    markdown = _SNIPPET.sub(_missing_result, markdown)
+    markdown = _API.sub(_missing_module, markdown)
+    if "<!-- FEATURES_TABLE -->" in markdown:
+        markdown = markdown.replace("<!-- FEATURES_TABLE -->", _features_table())
+    return markdown

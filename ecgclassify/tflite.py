@@ -1,0 +1,224 @@
+"""TFLite / LiteRT export of a CNN predictor, and an inference-only predictor that needs no TensorFlow.
+
+:func:`export_tflite` converts a fitted :class:`~ecgclassify.cnn.CNNPredictor`
+(float32, float16 or int8 weights) and returns a :class:`TFLitePredictor`;
+that predictor runs on the standalone ``ai_edge_litert`` runtime and prepares
+its input with the same NumPy/PIL code as the Keras path
+(:func:`ecgclassify.imagedata.prepare_batch`), so both see identical pixels.
+
+Examples
+--------
+>>> TFLitePredictor(num_threads=2).get_params()["num_threads"]
+2
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgdigitize.errors import ConfigurationError, MissingDependencyError, ModelFormatError
+
+from .base import BasePredictor, register_predictor
+from .cnn import aggregate_crops
+from .imagedata import prepare_batch
+
+__all__ = ["QUANTIZATIONS", "TFLitePredictor", "export_tflite", "tflite_bytes"]
+
+QUANTIZATIONS = ("float32", "float16", "int8")
+
+
+def tflite_bytes(model: Any, input_hw: tuple[int, int], quantization: str = "float32",
+                 representative: np.ndarray | None = None) -> bytes:
+    """Convert a Keras model taking ``(None, h, w, 3)`` float images to a TFLite flatbuffer.
+
+    Parameters
+    ----------
+    model : keras.Model
+    input_hw : (height, width) in px
+    quantization : {"float32", "float16", "int8"}, default "float32"
+        ``"float16"`` halves the weights; ``"int8"`` quantizes weights and
+        activations (needs ``representative``) and keeps float32 input/output.
+    representative : ndarray (n, h, w, 3) uint8, optional
+        Prepared images that calibrate int8 activation ranges.
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown quantization, or int8 without representative images.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ConfigurationError(f"quantization must be one of {QUANTIZATIONS}; "
+                                 f"got {quantization!r}")
+    if quantization == "int8" and (representative is None or len(representative) == 0):
+        raise ConfigurationError("int8 quantization needs representative_images")
+    try:
+        import tensorflow as tf
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingDependencyError("exporting to TFLite needs TensorFlow") from exc
+
+    spec = tf.TensorSpec([None, *input_hw, 3], tf.float32, name="image")
+    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [serve.get_concrete_function()], model)
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        reps = np.asarray(representative, np.float32)
+
+        def gen() -> Any:
+            for img in reps[:200]:
+                yield [img[None]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = gen
+    return bytes(converter.convert())
+
+
+def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
+                  quantization: str = "float32",
+                  representative_images: Sequence[Any] | None = None) -> TFLitePredictor:
+    """Export a fitted CNN predictor to TFLite.
+
+    Parameters
+    ----------
+    predictor : CNNPredictor
+        Fitted.
+    path : path-like, optional
+        Where to write: a ``.tflite`` suffix writes the bare flatbuffer, any
+        other suffix a predictor archive (``load_predictor`` reads it back).
+    quantization : {"float32", "float16", "int8"}, default "float32"
+    representative_images : sequence of sheets, optional
+        Calibration sheets for int8 (paths or arrays; ~50-200 are enough).
+
+    Returns
+    -------
+    TFLitePredictor
+        Fitted, ready to predict.
+    """
+    predictor._check_fitted()
+    hw = predictor.image_size_
+    reps = None
+    if representative_images is not None:
+        reps = predictor.preprocess(representative_images)
+        reps = reps.reshape(-1, *reps.shape[-3:])
+    content = tflite_bytes(predictor.model_, hw, quantization, reps)
+    lite = TFLitePredictor()
+    lite.classes_ = np.asarray(predictor.classes_)
+    lite.model_content_ = content
+    lite.preprocessing_ = {"input": predictor.input, "image_size": list(hw), "crop": True,
+                           "backbone": predictor.backbone}
+    lite.quantization_ = quantization
+    if path is not None:
+        p = Path(path)
+        if p.suffix == ".tflite":
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(content)
+        else:
+            lite.save(p)
+    return lite
+
+
+def _interpreter_class() -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        pass
+    try:  # pragma: no cover - fallback for TensorFlow-only installs
+        import tensorflow as tf
+
+        return tf.lite.Interpreter
+    except ImportError as exc:  # pragma: no cover
+        raise MissingDependencyError("TFLite inference needs ai-edge-litert: "
+                                     "pip install 'ecgdigitize[tflite]'") from exc
+
+
+@register_predictor("tflite")
+class TFLitePredictor(BasePredictor):
+    """Inference-only CNN predictor on the LiteRT runtime (no TensorFlow needed).
+
+    Create one with :func:`export_tflite` or :func:`ecgclassify.load_predictor`.
+
+    Parameters
+    ----------
+    num_threads : int or None, default None
+        Interpreter threads (None: the runtime's default).
+    batch_size : int, default 16
+        Sheets (or lead crops) per interpreter call.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    model_content_ : bytes
+        The TFLite flatbuffer.
+    preprocessing_ : dict
+        ``input`` ("sheet"/"leads"), ``image_size`` [h, w] in px, ``crop``.
+    quantization_ : str
+    """
+
+    def __init__(self, num_threads: int | None = None, batch_size: int = 16) -> None:
+        self.num_threads = num_threads
+        self.batch_size = batch_size
+
+    def fit(self, X: Sequence[Any], y: Sequence[int]) -> TFLitePredictor:
+        """Not supported: train a :class:`~ecgclassify.cnn.CNNPredictor` and export it."""
+        raise ConfigurationError("TFLitePredictor is inference-only; fit a CNNPredictor and "
+                                 "convert it with ecgclassify.tflite.export_tflite()")
+
+    def preprocess(self, X: Sequence[Any]) -> np.ndarray:
+        """Prepared uint8 input, identical to the Keras predictor's."""
+        self._check_fitted()
+        pp = self.preprocessing_
+        return prepare_batch(X, tuple(pp["image_size"]), input=pp["input"],
+                             crop=bool(pp.get("crop", True)))
+
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        """Class probabilities per sheet, shape (n_sheets, n_classes)."""
+        return self.predict_proba_prepared(self.preprocess(X))
+
+    def predict_proba_prepared(self, images: np.ndarray) -> np.ndarray:
+        """Like :meth:`predict_proba` on already prepared images."""
+        self._check_fitted()
+        flat = images.reshape(-1, *images.shape[-3:]).astype(np.float32)
+        out = np.empty((len(flat), len(self.classes_)), np.float32)
+        bs = max(1, int(self.batch_size))
+        for i in range(0, len(flat), bs):
+            out[i:i + bs] = self._invoke(flat[i:i + bs])
+        return aggregate_crops(out, len(images))
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+        interp = getattr(self, "_interpreter", None)
+        if interp is None:
+            interp = _interpreter_class()(model_content=self.model_content_,
+                                          num_threads=self.num_threads)
+            self._interpreter, self._batch = interp, -1
+        inp = interp.get_input_details()[0]
+        if self._batch != len(batch):
+            interp.resize_tensor_input(inp["index"], list(batch.shape))
+            interp.allocate_tensors()
+            self._batch = len(batch)
+        interp.set_tensor(inp["index"], batch)
+        interp.invoke()
+        return np.asarray(interp.get_tensor(interp.get_output_details()[0]["index"]))
+
+    def _save_payload(self, directory: Path) -> dict[str, Any]:
+        (directory / "model.tflite").write_bytes(self.model_content_)
+        (directory / "preprocessing.json").write_text(json.dumps(self.preprocessing_))
+        return {"model": "model.tflite", "preprocessing": self.preprocessing_,
+                "quantization": self.quantization_}
+
+    def _load_payload(self, directory: Path, info: dict[str, Any]) -> None:
+        path = directory / info.get("model", "model.tflite")
+        if not path.is_file():
+            raise ModelFormatError("archive holds no model.tflite", path=path)
+        self.model_content_ = path.read_bytes()
+        self.preprocessing_ = dict(info["preprocessing"])
+        self.quantization_ = str(info.get("quantization", "float32"))

@@ -1,0 +1,276 @@
+"""The digitization pipeline: :func:`digitize` chains the stages.
+
+load → grid → geometry → layout → traces → calibrate → clean → output. Each
+stage is a pure function of its own module; this module only strings them
+together, times them (``stage_times_s``) and collects warnings. A lead that
+cannot be recovered is NaN with quality 0 and a warning, never a made-up
+trace.
+
+:func:`digitize_panels` runs the second half (traces → output) on a working
+image whose panels and scale are already known (hand-drawn boxes, another
+layout detector, a synthetic sheet's truth).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .calibrate import assemble_signal, match_rhythm_leads, snap_gain
+from .clean import notch_powerline, remove_baseline_wander
+from .config import DigitizeConfig
+from .errors import ConfigurationError, NoTracesFoundError
+from .io import ImageSource, load_image
+from .record import STANDARD_LEADS
+from .result import Calibration, DigitizedECG, Panel
+from .traces import TraceSet, extract_traces, ink_darkness, ink_mask
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .grid import GridSpec
+    from .layout import Layout
+
+__all__ = ["DigitizationWarning", "digitize", "digitize_panels"]
+
+#: Columns skipped at the start and end of a panel that borders another one,
+#: mm (separator ticks and the neighbour's first stroke sit there).
+EDGE_SKIP_MM = 0.3
+
+
+class DigitizationWarning(UserWarning):
+    """A lead was not recovered, or a scale came from a fallback."""
+
+
+@dataclass
+class _Clock:
+    """Wall time per stage, s."""
+
+    times: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - start
+
+
+def digitize(image: ImageSource, *, fs: float | None = None,
+             config: DigitizeConfig | None = None, name: str | None = None) -> DigitizedECG:
+    """Digitize a 12-lead ECG sheet image into calibrated signals.
+
+    Parameters
+    ----------
+    image : path-like, bytes, PIL.Image.Image or ndarray
+        The sheet: a scan, photo or rendering (see :func:`ecgdigitize.load_image`).
+    fs : float, optional
+        Output sampling rate, Hz; overrides ``config.fs`` (default 500).
+    config : DigitizeConfig, optional
+        Every other parameter (paper speed, gain, layout, cleaning...).
+    name : str, optional
+        Record name (default: the file stem, or ``"ecg"``).
+
+    Returns
+    -------
+    DigitizedECG
+        Signal of shape ``(round(duration_s * fs), 12)`` in mV (NaN where a
+        lead is not printed or not recovered), plus layout, calibration,
+        panels, per-lead quality, per-stage times and warnings.
+
+    Raises
+    ------
+    InputError
+        Unreadable, too large or too small input.
+    NoGridFoundError
+        No scale could be found (no grid, pulse or page size).
+    LayoutNotFoundError
+        No arrangement of lead panels was found.
+    NoTracesFoundError
+        No ECG trace on the sheet (blank page) or no lead recovered.
+
+    Examples
+    --------
+    >>> from ecgdigitize.synth import render_sheet, simulate_record, SheetStyle
+    >>> sheet = render_sheet(simulate_record(seed=1), "3x4+1", SheetStyle(dpi=100))
+    >>> result = digitize(sheet.image)                      # doctest: +SKIP
+    >>> result.layout, result.signal.shape                  # doctest: +SKIP
+    ('3x4+1', (5000, 12))
+    """
+    from .geometry import detect_page_orientation, find_page_quad, rectify
+    from .grid import detect_grid
+    from .layout import find_layout
+
+    cfg = _config(config, fs)
+    clock = _Clock()
+    with clock.stage("load"):
+        rgb = load_image(image, max_pixels=cfg.max_pixels)
+    with clock.stage("grid"):
+        grid = detect_grid(rgb, config=cfg)
+    with clock.stage("geometry"):
+        orientation = detect_page_orientation(rgb)
+        quad = find_page_quad(rgb)
+        rect = rectify(rgb, quad=quad, orientation=orientation, grid=grid)
+    if quad is not None or orientation % 180:
+        with clock.stage("grid"):
+            grid = detect_grid(rect.image, config=cfg)
+    with clock.stage("layout"):
+        layout = find_layout(rect.image, grid, speed_mm_per_s=cfg.speed_mm_per_s,
+                             gain_mm_per_mv=cfg.gain_mm_per_mv or 10.0, layout=cfg.layout)
+    calibration = _calibration(grid, layout, cfg)
+    result = digitize_panels(rect.image, layout.panels, calibration, config=cfg,
+                             layout_name=layout.name, name=name or _stem(image), clock=clock)
+    notes = list(result.warnings)
+    if grid.source != "grid":
+        notes.append(f"scale from the {grid.source}, not from a grid")
+    return replace(result, rotation_deg=float(rect.rotation_deg), transform=rect.transform,
+                   warnings=tuple(notes), source=_source(image),
+                   extras={**result.extras, "grid": grid, "orientation_deg": rect.orientation,
+                           "layout_confidence": float(getattr(layout, "confidence", np.nan))})
+
+
+def digitize_panels(image: ImageSource, panels: Sequence[Panel], calibration: Calibration, *,
+                    config: DigitizeConfig | None = None, layout_name: str = "unknown",
+                    name: str = "ecg", clock: _Clock | None = None) -> DigitizedECG:
+    """Digitize a working image whose panels and scale are known.
+
+    Parameters
+    ----------
+    image : path-like, bytes, PIL.Image.Image or ndarray
+        Working image (upright; panel coordinates refer to it).
+    panels : sequence of Panel
+        Lead segments: box (x-range traced), baseline (0 mV row), time window.
+    calibration : Calibration
+        Scale: px/mm in x and y, paper speed, gain.
+    config : DigitizeConfig, optional
+        Sampling rate, tracking and cleaning parameters.
+    layout_name : str, default "unknown"
+        Stored in the result.
+    name : str, default "ecg"
+        Record name.
+
+    Returns
+    -------
+    DigitizedECG
+        As :func:`digitize`, with an identity transform.
+
+    Raises
+    ------
+    NoTracesFoundError
+        Blank image, no panels, or no lead recovered.
+
+    Examples
+    --------
+    >>> from ecgdigitize.synth import render_sheet, simulate_record, SheetStyle
+    >>> sheet = render_sheet(simulate_record(seed=1), "3x4+1", SheetStyle(dpi=100))
+    >>> t = sheet.truth
+    >>> cal = Calibration(*t.px_per_mm, t.speed_mm_per_s, t.gain_mm_per_mv)
+    >>> res = digitize_panels(sheet.image, t.panels, cal)
+    >>> res.signal.shape, min(res.quality.values()) > 0.9
+    ((5000, 12), True)
+    """
+    cfg = config or DigitizeConfig()
+    clock = clock or _Clock()
+    rgb = load_image(image, max_pixels=cfg.max_pixels)
+    if len(panels) == 0:
+        raise NoTracesFoundError("no lead panels to trace")
+    with clock.stage("traces"):
+        ppm = float(np.sqrt(calibration.px_per_mm_x * calibration.px_per_mm_y))
+        darkness = ink_darkness(rgb, px_per_mm=ppm)
+        mask = ink_mask(rgb, px_per_mm=ppm, darkness=darkness)
+        skip = EDGE_SKIP_MM * calibration.px_per_mm_x
+        traces = extract_traces(mask, panels, config=cfg, darkness=darkness,
+                                x_ranges_px=[_x_range(p, panels, skip) for p in panels])
+    with clock.stage("calibrate"):
+        checked, relabelled = match_rhythm_leads(traces.traces, calibration, fs=cfg.fs)
+        panels = [t.panel for t in checked]
+        signal, quality = assemble_signal(checked, calibration, fs=cfg.fs,
+                                          duration_s=cfg.duration_s, max_gap_s=cfg.max_gap_s,
+                                          min_quality=cfg.min_quality)
+    notes = relabelled + _lead_warnings(quality, panels, cfg.min_quality)
+    if not any(q >= cfg.min_quality for q in quality.values()):
+        raise NoTracesFoundError("no ECG lead could be recovered from the sheet")
+    with clock.stage("clean"):
+        signal = _clean(signal, cfg)
+    for note in notes:
+        warnings.warn(note, DigitizationWarning, stacklevel=2)
+    return DigitizedECG(
+        signal=signal, fs=cfg.fs, lead_names=STANDARD_LEADS, name=name,
+        lead_info=_lead_info(panels, quality), layout=layout_name, calibration=calibration,
+        working_shape=(int(rgb.shape[0]), int(rgb.shape[1])), panels=tuple(panels),
+        quality={k: round(v, 4) for k, v in quality.items()},
+        stage_times_s={k: round(v, 4) for k, v in clock.times.items()}, warnings=tuple(notes),
+        extras={"line_width_px": traces.line_width_px, "traces": _polylines(traces)})
+
+
+def _config(config: DigitizeConfig | None, fs: float | None) -> DigitizeConfig:
+    cfg = config or DigitizeConfig()
+    if config is not None and not isinstance(config, DigitizeConfig):
+        raise ConfigurationError(f"config must be a DigitizeConfig; got {type(config).__name__}")
+    return cfg if fs is None else cfg.replace(fs=fs)
+
+
+def _calibration(grid: GridSpec, layout: Layout, cfg: DigitizeConfig) -> Calibration:
+    """Scale from the grid; gain from the config, else the pulses, else 10 mm/mV."""
+    gain = cfg.gain_mm_per_mv
+    if gain is None and layout.pulses:
+        height = float(np.median([p.height_px for p in layout.pulses]))
+        gain = snap_gain(height, grid.px_per_mm_y)
+    return Calibration(grid.px_per_mm_x, grid.px_per_mm_y, cfg.speed_mm_per_s, gain or 10.0,
+                       "pulse" if grid.source == "pulse" else grid.source)
+
+
+def _x_range(panel: Panel, panels: Sequence[Panel], skip_px: float) -> tuple[float, float]:
+    """Panel x-range, minus ``skip_px`` where another panel of the row abuts it."""
+    x0, _, x1, _ = panel.box_px
+    same_row = [q for q in panels if q.row == panel.row and q is not panel]
+    left = any(abs(q.box_px[2] - x0) < 2 * skip_px + 1 for q in same_row)
+    right = any(abs(q.box_px[0] - x1) < 2 * skip_px + 1 for q in same_row)
+    return (x0 + skip_px if left else x0, x1 - skip_px if right else x1)
+
+
+def _lead_warnings(quality: dict[str, float], panels: Sequence[Panel],
+                   min_quality: float) -> list[str]:
+    printed = {p.lead for p in panels}
+    notes = [f"lead {lead} not found on the sheet" for lead in STANDARD_LEADS
+             if lead not in printed]
+    notes += [f"lead {lead} not recovered (quality {q:.2f} < {min_quality:g}); left NaN"
+              for lead, q in quality.items() if lead in printed and q < min_quality]
+    return notes
+
+
+def _lead_info(panels: Sequence[Panel], quality: dict[str, float]) -> dict[str, dict]:
+    info: dict[str, dict] = {}
+    for p in sorted(panels, key=lambda q: q.is_rhythm):
+        info[p.lead] = {"t0_s": p.t0_s, "t1_s": p.t1_s, "rhythm": p.is_rhythm,
+                        "quality": round(quality.get(p.lead, 0.0), 4)}
+    return info
+
+
+def _clean(signal: np.ndarray, cfg: DigitizeConfig) -> np.ndarray:
+    if cfg.remove_baseline:
+        signal = remove_baseline_wander(signal, cfg.fs, cfg.baseline_cutoff_hz)
+    if cfg.notch_hz is not None:
+        signal = notch_powerline(signal, cfg.fs, cfg.notch_hz)
+    return signal
+
+
+def _polylines(traces: TraceSet) -> tuple[tuple[str, np.ndarray, np.ndarray], ...]:
+    """``(lead, x_px, y_px)`` of every traced line, working px (for overlays)."""
+    return tuple((t.lead, t.x_px, t.y_px) for t in traces)
+
+
+def _stem(image: ImageSource) -> str:
+    if isinstance(image, str | os.PathLike):
+        return os.path.splitext(os.path.basename(os.fspath(image)))[0] or "ecg"
+    return "ecg"
+
+
+def _source(image: ImageSource) -> str | None:
+    return os.fspath(image) if isinstance(image, str | os.PathLike) else None

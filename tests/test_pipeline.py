@@ -1,0 +1,131 @@
+"""Tests of ecgdigitize.pipeline (digitize, digitize_panels), config and overlay."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+import ecgdigitize
+from ecgdigitize.config import DigitizeConfig
+from ecgdigitize.errors import ConfigurationError, DigitizationError, NoTracesFoundError
+from ecgdigitize.metrics import score_record
+from ecgdigitize.overlay import trace_polylines
+from ecgdigitize.pipeline import DigitizationWarning, digitize_panels
+from ecgdigitize.result import Calibration, DigitizedECG
+from ecgdigitize.synth import SheetStyle, render_sheet
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def sheet(sim_record):
+    return render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100))
+
+
+@pytest.fixture(scope="module")
+def result(sheet) -> DigitizedECG:
+    return ecgdigitize.digitize(sheet.image)
+
+
+def truth_calibration(truth) -> Calibration:
+    return Calibration(*truth.px_per_mm, truth.speed_mm_per_s, truth.gain_mm_per_mv)
+
+
+def test_digitize_recovers_layout_scale_and_signal(sheet, result) -> None:
+    assert isinstance(result, DigitizedECG)
+    assert result.layout == "3x4+1"
+    assert result.signal.shape == (5000, 12) and result.fs == 500.0
+    ppx, ppy = result.px_per_mm
+    assert ppx == pytest.approx(sheet.truth.px_per_mm[0], rel=0.01)
+    assert ppy == pytest.approx(sheet.truth.px_per_mm[1], rel=0.01)
+    scores = score_record(sheet.truth.reference, result)
+    assert scores.attrs["mean_snr_db"] > 12.0
+    assert (scores["snr_db"].iloc[:-1] > 3.0).all()
+    assert min(result.quality.values()) > 0.9
+
+
+def test_leads_are_nan_outside_their_windows(result) -> None:
+    v1 = result.lead("V1")          # column 3: 5.0-7.5 s
+    assert np.isnan(v1[:2400]).all() and np.isnan(v1[3800:]).all()
+    assert np.isfinite(v1[2550:3700]).mean() > 0.98
+    assert np.isfinite(result.lead("II")).mean() > 0.98   # rhythm strip: full 10 s
+
+
+def test_stage_times_and_metadata(result) -> None:
+    for stage in ("load", "grid", "geometry", "layout", "traces", "calibrate", "clean"):
+        assert result.stage_times_s[stage] >= 0.0
+    assert len(result.panels) == 13
+    assert result.lead_info["V1"]["t0_s"] == 5.0
+    assert result.transform.shape == (3, 3)
+
+
+def test_digitize_is_deterministic(sheet, result) -> None:
+    again = ecgdigitize.digitize(sheet.image)
+    assert np.array_equal(result.signal, again.signal, equal_nan=True)
+
+
+def test_fs_keyword_sets_the_output_rate(sheet) -> None:
+    res = ecgdigitize.digitize(sheet.image, fs=250)
+    assert res.fs == 250.0 and res.signal.shape == (2500, 12)
+
+
+def test_blanked_panel_gives_nan_low_quality_and_a_warning(sheet) -> None:
+    image = sheet.image.copy()
+    panel = next(p for p in sheet.truth.panels if p.lead == "V2")
+    x0, _, x1, _ = (round(v) for v in panel.box_px)
+    top, bottom = int(panel.baseline_y_px - 60), int(panel.baseline_y_px + 60)
+    image[top:bottom, x0 + 2:x1 - 2] = 255
+    with pytest.warns(DigitizationWarning, match="V2"):
+        res = digitize_panels(image, sheet.truth.panels, truth_calibration(sheet.truth))
+    assert np.isnan(res.lead("V2")).all()
+    assert res.quality["V2"] < 0.35
+    assert any("V2" in w for w in res.warnings)
+    assert np.isfinite(res.lead("V1")).sum() > 1000
+
+
+def test_blank_page_raises_a_typed_error() -> None:
+    blank = np.full((850, 1100, 3), 255, np.uint8)
+    with pytest.raises(DigitizationError):
+        ecgdigitize.digitize(blank)
+    with pytest.raises(NoTracesFoundError):
+        digitize_panels(blank, [], Calibration(4.0, 4.0))
+
+
+def test_cleaning_flags_are_applied(sheet) -> None:
+    cal = truth_calibration(sheet.truth)
+    raw = digitize_panels(sheet.image, sheet.truth.panels, cal)
+    cfg = DigitizeConfig(remove_baseline=True, notch_hz=50)
+    clean = digitize_panels(sheet.image, sheet.truth.panels, cal, config=cfg)
+    ii_raw, ii_clean = raw.lead("II"), clean.lead("II")
+    assert np.isnan(ii_clean).sum() == np.isnan(ii_raw).sum()
+    assert abs(np.nanmean(ii_clean)) < abs(np.nanmean(ii_raw)) + 1e-9
+    assert not np.allclose(ii_raw, ii_clean, equal_nan=True)
+
+
+def test_overlay_maps_traces_back_to_input_pixels(sheet, result) -> None:
+    lines = trace_polylines(result)
+    assert len(lines) == 13
+    k = next(i for i, p in enumerate(sheet.truth.panels) if p.lead == "V4")
+    xs, ys = sheet.truth.traces[k]
+    _, x, y = next(item for item in lines if item[0] == "V4")
+    err = np.nanmedian(np.abs(np.interp(xs, x, y) - ys))
+    assert err < 1.5
+    ax = result.plot_overlay(sheet.image)
+    assert len(ax.lines) == 13
+
+
+@pytest.mark.parametrize("changes", [{"fs": 0}, {"layout": "5x5"}, {"notch_hz": 400.0},
+                                     {"peak_mode": "magic"}, {"min_quality": 2.0},
+                                     {"gain_mm_per_mv": -1.0}, {"jump_cost": -0.1}])
+def test_config_rejects_bad_values(changes) -> None:
+    with pytest.raises(ConfigurationError):
+        DigitizeConfig(**changes)
+
+
+def test_config_is_frozen_and_exported() -> None:
+    cfg = ecgdigitize.DigitizeConfig()
+    with pytest.raises(AttributeError):
+        cfg.fs = 100  # type: ignore[misc]
+    assert cfg.replace(fs=100).fs == 100.0
+    assert ecgdigitize.digitize is not None and ecgdigitize.DigitizedECG is DigitizedECG

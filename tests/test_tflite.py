@@ -1,0 +1,93 @@
+"""Tests of ecgclassify.tflite: export (float32/float16/int8), agreement with Keras, archive round trip."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgdigitize.errors import ConfigurationError
+
+HAS_TF = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "keras"))
+HAS_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
+pytestmark = [pytest.mark.cnn,
+              pytest.mark.skipif(not (HAS_TF and HAS_LITERT),
+                                 reason="TensorFlow/Keras or ai-edge-litert not installed")]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[object, list[np.ndarray], np.ndarray]:
+    from test_cnn import make_sheets
+
+    from ecgclassify.cnn import CNNPredictor
+
+    X, y = make_sheets(12, seed=5)
+    clf = CNNPredictor(alpha=0.35, image_size=(64, 96), epochs=2, batch_size=6,
+                       augmentation=None, validation_fraction=0.0, seed=1)
+    return clf.fit(X, y), X, y
+
+
+def test_float32_export_agrees_with_keras(fitted: tuple, tmp_path: Path) -> None:
+    from ecgclassify import load_predictor
+    from ecgclassify.tflite import TFLitePredictor, export_tflite
+
+    clf, X, _ = fitted
+    lite = export_tflite(clf, tmp_path / "m.ecgmodel", quantization="float32")
+    keras_p = clf.predict_proba(X)
+    lite_p = lite.predict_proba(X)
+    np.testing.assert_allclose(lite_p, keras_p, atol=1e-3)
+    np.testing.assert_array_equal(lite_p.argmax(1), keras_p.argmax(1))
+    back = load_predictor(tmp_path / "m.ecgmodel")
+    assert isinstance(back, TFLitePredictor) and back.quantization_ == "float32"
+    np.testing.assert_array_equal(back.predict_proba(X), lite_p)
+    assert np.array_equal(back.predict(X), clf.classes_[lite_p.argmax(1)])
+
+
+def test_float16_and_int8_exports_are_smaller_and_close(fitted: tuple, tmp_path: Path) -> None:
+    from ecgclassify.tflite import export_tflite
+
+    clf, X, _ = fitted
+    f32 = export_tflite(clf, tmp_path / "a.tflite")
+    f16 = export_tflite(clf, quantization="float16")
+    i8 = export_tflite(clf, quantization="int8", representative_images=X)
+    assert (tmp_path / "a.tflite").read_bytes() == f32.model_content_
+    assert len(f16.model_content_) < 0.7 * len(f32.model_content_)
+    assert len(i8.model_content_) < 0.5 * len(f32.model_content_)
+    ref = clf.predict_proba(X)
+    np.testing.assert_allclose(f16.predict_proba(X), ref, atol=2e-2)
+    assert np.abs(i8.predict_proba(X) - ref).max() < 0.25
+
+
+def test_bad_quantization_and_inference_only(fitted: tuple) -> None:
+    from ecgclassify.tflite import TFLitePredictor, export_tflite
+
+    clf, X, y = fitted
+    with pytest.raises(ConfigurationError):
+        export_tflite(clf, quantization="int4")
+    with pytest.raises(ConfigurationError):
+        export_tflite(clf, quantization="int8")  # no representative images
+    with pytest.raises(ConfigurationError):
+        TFLitePredictor().fit(X, y)
+
+
+def test_lite_archive_predicts_without_tensorflow(fitted: tuple, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ecgclassify.tflite import export_tflite
+
+    clf, X, _ = fitted
+    export_tflite(clf, tmp_path / "m.ecgmodel")
+    Image.fromarray(X[0]).save(tmp_path / "s.png")
+    expected = int(clf.predict([X[0]])[0])
+    code = ("import sys; import ecgclassify; "
+            f"p = ecgclassify.load_predictor({str(tmp_path / 'm.ecgmodel')!r}); "
+            f"print(int(p.predict([{str(tmp_path / 's.png')!r}])[0])); "
+            "sys.exit(int('tensorflow' in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip().splitlines()[-1]) == expected

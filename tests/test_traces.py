@@ -1,0 +1,118 @@
+"""Tests of ecgdigitize.traces: ink mask, trace following, accuracy on rendered sheets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgdigitize.config import DigitizeConfig
+from ecgdigitize.errors import NoTracesFoundError
+from ecgdigitize.result import Panel
+from ecgdigitize.synth import SheetStyle, render_sheet
+from ecgdigitize.traces import extract_trace, extract_traces, ink_mask
+
+
+@pytest.fixture(scope="module")
+def sheet(sim_record):
+    return render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100))
+
+
+def test_ink_mask_keeps_trace_drops_grid_dots_and_rules() -> None:
+    img = np.full((300, 400, 3), 255, np.uint8)
+    img[::8, :] = (232, 90, 90)                  # red grid lines
+    img[:, ::8] = (232, 90, 90)
+    img[4::8, 4::8] = (70, 70, 70)               # dark grid dots (as on the reference sheets)
+    img[150:153, 20:380] = 0                     # a trace
+    img[20:290, 200] = 0                         # a column separator (> 25 mm)
+    m = ink_mask(img, px_per_mm=8.0)
+    assert m[150:153, 20:380].mean() > 0.95
+    assert m[0:140:8, 30:190].sum() == 0         # grid rows away from the trace
+    assert not m[4::8, 4::8][:10, :10].any()     # dots
+    assert m[20:140, 200].sum() == 0             # the rule is gone
+    assert m[:140].sum() == 0 and m[160:].sum() == 0
+
+
+def test_ink_mask_grey_grid_is_not_ink() -> None:
+    img = np.full((200, 300, 3), 255, np.uint8)
+    img[::8, :] = 150
+    img[:, ::8] = 150
+    img[100:103, 10:290] = 0
+    m = ink_mask(img, px_per_mm=8.0)
+    assert m[100:103, 10:290].mean() > 0.95
+    assert m[:90].sum() == 0
+
+
+def test_blank_page_raises() -> None:
+    with pytest.raises(NoTracesFoundError):
+        ink_mask(np.full((200, 300, 3), 250, np.uint8), px_per_mm=8.0)
+
+
+def test_extract_trace_follows_a_spike_to_its_apex() -> None:
+    m = np.zeros((200, 100), bool)
+    m[99:102, :] = True                          # baseline at y = 100
+    m[30:101, 49:51] = True                      # 70 px spike
+    p = Panel("II", (0, 40, 100, 160), 0.0, 1.0, 100.0, 0, 0)
+    tr = extract_trace(m, p, row_pitch_px=120)
+    assert np.nanmin(tr.y_px) < 33              # apex kept (not clipped to the midpoint)
+    assert abs(np.interp(20, tr.x_px, tr.y_px) - 100) < 0.6
+    assert tr.quality == 1.0
+
+
+def test_trace_stays_on_its_row_when_a_neighbour_crosses() -> None:
+    m = np.zeros((300, 200), bool)
+    m[99:102, :] = True                          # own trace, baseline 100
+    m[199:202, :] = True                         # neighbour, baseline 200
+    m[105:201, 120:123] = True                   # neighbour's tall R wave reaching up to 105
+    p = Panel("I", (0, 50, 200, 150), 0.0, 1.0, 100.0, 0, 0)
+    tr = extract_trace(m, p, row_pitch_px=100)
+    assert np.nanmax(np.abs(tr.y_px - 100)) < 1.0
+
+
+def test_blank_panel_has_low_quality() -> None:
+    m = np.zeros((300, 200), bool)
+    m[199:202, :] = True                         # only the neighbour row has ink
+    p = Panel("I", (0, 50, 200, 150), 0.0, 1.0, 100.0, 0, 0)
+    assert extract_trace(m, p, row_pitch_px=100).quality < 0.1
+
+
+@pytest.mark.parametrize("colour, pattern", [("red", "solid"), ("grey", "solid"),
+                                             ("pink", "dotted")])
+def test_traces_match_the_truth_polylines(sim_record, colour: str, pattern: str) -> None:
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100, grid_colour=colour,
+                                                         grid_pattern=pattern))
+    truth = sheet.truth
+    mask = ink_mask(sheet.image, px_per_mm=truth.px_per_mm[0])
+    traces = extract_traces(mask, truth.panels)
+    assert len(traces) == len(truth.panels)
+    errors = []
+    for k, tr in enumerate(traces):
+        xs, ys = truth.traces[k]
+        est = np.interp(xs, tr.x_px, tr.y_px)
+        inner = (xs > xs[0] + 8) & np.isfinite(est)  # skip the label at the panel start
+        errors.append(np.median(np.abs(est[inner] - ys[inner])))
+        assert tr.quality > 0.9
+    assert np.median(errors) < 0.7                  # px, at 3.9 px/mm
+    assert max(errors) < 1.5
+    assert 2.0 <= traces.line_width_px <= 5.0
+
+
+def test_extract_traces_is_deterministic(sheet) -> None:
+    mask = ink_mask(sheet.image, px_per_mm=sheet.truth.px_per_mm[0])
+    a = extract_traces(mask, sheet.truth.panels)
+    b = extract_traces(mask.copy(), sheet.truth.panels)
+    for ta, tb in zip(a, b, strict=True):
+        assert np.array_equal(ta.y_px, tb.y_px, equal_nan=True)
+
+
+def test_peak_modes_all_run(sheet) -> None:
+    mask = ink_mask(sheet.image, px_per_mm=sheet.truth.px_per_mm[0])
+    panel = sheet.truth.panels[0]
+    for mode in ("hybrid", "midpoint"):
+        tr = extract_trace(mask, panel, row_pitch_px=panel.box_px[3] - panel.box_px[1],
+                           config=DigitizeConfig(peak_mode=mode))
+        assert np.isfinite(tr.y_px).mean() > 0.9
+
+
+def test_no_panels_raises() -> None:
+    with pytest.raises(NoTracesFoundError):
+        extract_traces(np.zeros((10, 10), bool), [])
