@@ -31,7 +31,7 @@ from benchmarks.runner import Table, command_line, machine_info, summarize
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "cache" / "bench_batch"
 CONFIGS = (("1 worker (local)", 1, "local"), ("2 workers (processes)", 2, "processes"),
-           ("Dask LocalCluster, 2 workers", 2, "dask"))
+           ("Dask LocalCluster, 2 workers", 2, "dask"))  # the first is the speed-up base
 
 
 def make_sheets(folder: Path, n: int, dpi: float) -> list[Path]:
@@ -57,11 +57,11 @@ def make_sheets(folder: Path, n: int, dpi: float) -> list[Path]:
     return paths
 
 
-def run_batch(folder: Path, out: Path, jobs: int, scheduler: str,
+def run_batch(listing: Path, out: Path, jobs: int, scheduler: str,
               digitizer: str | None) -> tuple[float, list[dict[str, Any]], str]:
-    """Run the CLI once into a fresh ``out``; return wall time, manifest entries, stderr."""
+    """Run the CLI once on a CSV list into a fresh ``out``; return wall s, manifest, last line."""
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "ecgdigitize", "batch", str(folder), "-o", str(out),
+    cmd = [sys.executable, "-m", "ecgdigitize", "batch", str(listing), "-o", str(out),
            "--format", "wfdb", "--jobs", str(jobs), "--scheduler", scheduler, "-q"]
     if digitizer:
         cmd += ["--digitizer", digitizer]
@@ -77,53 +77,73 @@ def _load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+def _chunks(paths: list[Path], n_chunks: int) -> list[Path]:
+    """CSV lists of ``n_chunks`` consecutive slices of ``paths``."""
+    lists = []
+    for k, part in enumerate(np.array_split(np.asarray(paths, dtype=object), n_chunks)):
+        listing = CACHE / f"chunk{k}.csv"
+        listing.write_text("path\n" + "".join(f"{p}\n" for p in part))
+        lists.append(listing)
+    return lists
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="number of sheets (200)")
     parser.add_argument("--dpi", type=float, default=100.0, help="sheet resolution (100)")
+    parser.add_argument("--chunks", type=int, default=2,
+                        help="slices of the sheets; configurations alternate order per slice, "
+                             "so a changing machine load hits them alike (2)")
     parser.add_argument("--digitizer", default=None, help="MODULE:FUNCTION (default the real one)")
-    parser.add_argument("--configs", default="0,1,2", help="which configurations (0,1,2)")
     args = parser.parse_args(argv)
-    folder = CACHE / f"sheets_{args.n}_{args.dpi:g}dpi"
-    paths = make_sheets(folder, args.n, args.dpi)
+    paths = make_sheets(CACHE / f"sheets_{args.n}_{args.dpi:g}dpi", args.n, args.dpi)
     table = Table("bench_batch", notes=f"ecgdigitize batch on {len(paths)} rendered sheets at "
-                                       f"{args.dpi:g} dpi, WFDB output")
-    runs = []
-    for idx in (int(c) for c in args.configs.split(",")):
-        name, jobs, scheduler = CONFIGS[idx]
-        load_before = _load()
-        wall, entries, last = run_batch(folder, CACHE / "out", jobs, scheduler, args.digitizer)
-        per_worker: dict[str, float] = {}
-        for e in entries:
-            w = e.get("worker") or "?"
-            per_worker[w] = max(per_worker.get(w, 0.0), e.get("peak_rss_mb") or 0.0)
-        n_done = sum(e["status"] in ("ok", "failed") for e in entries)
-        for e in entries:
-            table.add(name, sheet_time_s=e["time_s"])
-        run = {"config": name, "jobs": jobs, "scheduler": scheduler, "wall_s": wall,
-               "sheets_per_s": n_done / wall, "n_ok": sum(e["status"] == "ok" for e in entries),
-               "n_failed": sum(e["status"] == "failed" for e in entries),
-               "workers": len(per_worker), "max_worker_rss_mb": max(per_worker.values()),
-               "worker_rss_mb": sorted(per_worker.values()),
-               "sheet_time": summarize(e["time_s"] for e in entries),
-               "load_before": load_before, "load_after": _load(), "summary_line": last}
-        runs.append(run)
-        sys.stdout.write(f"{name}: {wall:.1f} s, {run['sheets_per_s']:.2f} sheets/s, "
-                         f"workers {run['worker_rss_mb']} MiB, load {load_before} -> "
-                         f"{run['load_after']}; {last}\n")
-    base = runs[0]["sheets_per_s"] if runs and runs[0]["jobs"] == 1 else float("nan")
-    for run in runs:
-        run["speedup"] = run["sheets_per_s"] / base
-        table.add(f"{run['config']} [run]", wall_s=run["wall_s"],
-                  sheets_per_s=run["sheets_per_s"], speedup=run["speedup"],
-                  max_worker_rss_mb=run["max_worker_rss_mb"])
+                                       f"{args.dpi:g} dpi, WFDB output, {args.chunks} slices")
+    runs = {name: {"config": name, "jobs": jobs, "scheduler": sched, "wall_s": 0.0,
+                   "chunk_sheets_per_s": [], "entries": [], "loads": []}
+            for name, jobs, sched in CONFIGS}
+    for k, listing in enumerate(_chunks(paths, args.chunks)):
+        for name, jobs, sched in CONFIGS if k % 2 == 0 else CONFIGS[::-1]:
+            load = _load()
+            wall, entries, last = run_batch(listing, CACHE / "out", jobs, sched, args.digitizer)
+            run = runs[name]
+            run["wall_s"] += wall
+            run["chunk_sheets_per_s"].append(len(entries) / wall)
+            run["entries"] += entries
+            run["loads"].append(load)
+            sys.stdout.write(f"slice {k} {name}: {wall:.1f} s, {len(entries) / wall:.2f} "
+                             f"sheets/s, load {load}; {last}\n")
+    summary = [_summarize_run(r, runs[CONFIGS[0][0]]) for r in runs.values()]
+    for r in summary:
+        for e in r.pop("entries"):
+            table.add(r["config"], sheet_time_s=e["time_s"], sheet_cpu_s=e.get("cpu_s", np.nan))
+        for v in r["chunk_sheets_per_s"]:
+            table.add(f"{r['config']} [slice]", sheets_per_s=v)
     table.print()
-    data = table.to_dict() | {"runs": runs, "n_sheets": len(paths), "dpi": args.dpi}
     out = table.save()
-    out.write_text(json.dumps(data, indent=1, default=str))
-    write_markdown(ROOT / "docs" / "results" / "batch.md", runs, len(paths), args.dpi)
+    out.write_text(json.dumps(table.to_dict() | {"runs": summary, "n_sheets": len(paths),
+                                                 "dpi": args.dpi}, indent=1, default=str))
+    write_markdown(ROOT / "docs" / "results" / "batch.md", summary, len(paths), args.dpi)
     sys.stdout.write(f"wrote {out} and docs/results/batch.md\n")
     return 0
+
+
+def _summarize_run(run: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    entries = run["entries"]
+    per_worker: dict[str, float] = {}
+    for e in entries:
+        w = e.get("worker") or "?"
+        per_worker[w] = max(per_worker.get(w, 0.0), e.get("peak_rss_mb") or 0.0)
+    n = len(entries)
+    return run | {
+        "sheets_per_s": n / run["wall_s"], "speedup": (n / run["wall_s"])
+        / (len(base["entries"]) / base["wall_s"]),
+        "n_ok": sum(e["status"] == "ok" for e in entries),
+        "n_failed": sum(e["status"] == "failed" for e in entries),
+        "workers": len(per_worker), "max_worker_rss_mb": max(per_worker.values()),
+        "worker_rss_mb": sorted(per_worker.values()),
+        "sheet_time": summarize(e["time_s"] for e in entries),
+        "sheet_cpu": summarize(e.get("cpu_s", np.nan) for e in entries)}
 
 
 def write_markdown(path: Path, runs: list[dict[str, Any]], n: int, dpi: float) -> None:
@@ -132,24 +152,27 @@ def write_markdown(path: Path, runs: list[dict[str, Any]], n: int, dpi: float) -
     lines = [
         "## Throughput", "",
         f"`ecgdigitize batch` on {n} rendered sheets ({dpi:g} dpi letter pages, five layouts, "
-        "half with a small rotation and noise), WFDB output, each configuration into a fresh "
-        "output folder.", "",
+        "half with a small rotation and noise), WFDB output. The sheets are cut into slices; "
+        "on each slice every configuration runs into a fresh output folder, in alternating "
+        "order (A B C, then C B A), so a drifting machine load hits them alike.", "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- machine: {info['description']} ({info['platform']}), Python {info['python']}; "
         "shared with other jobs: the load average (1, 5, 15 min) before and after each run "
         "is given",
         f"- command: `{command_line()}`", "",
-        "| configuration | wall s | sheets/s | speed-up | per-sheet s median (p95) "
-        "| peak MiB per worker | ok / failed | load before -> after |",
-        "|---|---|---|---|---|---|---|---|",
+        "| configuration | wall s | sheets/s (slices) | speed-up | per-sheet wall s median "
+        "(p95) | per-sheet CPU s median (p95) | peak MiB per worker | ok / failed "
+        "| load at start of each slice |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
-        st = r["sheet_time"]
+        st, cpu = r["sheet_time"], r["sheet_cpu"]
         rss = ", ".join(f"{v:.0f}" for v in r["worker_rss_mb"])
-        lines.append(f"| {r['config']} | {r['wall_s']:.1f} | {r['sheets_per_s']:.2f} | "
-                     f"{r['speedup']:.2f}x | {st['median']:.2f} ({st['p95']:.2f}) | {rss} | "
-                     f"{r['n_ok']} / {r['n_failed']} | {r['load_before']} -> "
-                     f"{r['load_after']} |")
+        slices = ", ".join(f"{v:.2f}" for v in r["chunk_sheets_per_s"])
+        lines.append(f"| {r['config']} | {r['wall_s']:.1f} | {r['sheets_per_s']:.2f} ({slices}) "
+                     f"| {r['speedup']:.2f}x | {st['median']:.2f} ({st['p95']:.2f}) | "
+                     f"{cpu['median']:.2f} ({cpu['p95']:.2f}) | {rss} | "
+                     f"{r['n_ok']} / {r['n_failed']} | {'; '.join(r['loads'])} |")
     update_section(path, "throughput", "\n".join(lines))
 
 

@@ -123,7 +123,6 @@ class BatchSummary:
         return text
 
 
-
 # --- inputs ----------------------------------------------------------------------
 def find_inputs(source: str | os.PathLike[str], *,
                 exclude: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -234,7 +233,7 @@ def digitize_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Pat
     """
     t0 = time.perf_counter()
     formats = _check_args(formats, jobs, scheduler, client)
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # workers may run in another folder (Dask)
     out.mkdir(parents=True, exist_ok=True)
     inputs = list(dict.fromkeys(os.path.abspath(os.fspath(p)) for p in paths))
     fn = digitize or _default_digitize()

@@ -93,6 +93,8 @@ class FileResult:
         Warnings of the pipeline.
     time_s : float
         Wall time of the whole file (load + digitize + write), s.
+    cpu_s : float
+        CPU time of the process during that file (all its threads), s.
     stage_times_s : mapping of str to float
         Wall time of each pipeline stage, s.
     peak_rss_mb : float or None
@@ -116,6 +118,7 @@ class FileResult:
     leads_recovered: int = 0
     warnings: tuple[str, ...] = ()
     time_s: float = 0.0
+    cpu_s: float = 0.0
     stage_times_s: Mapping[str, float] = field(default_factory=dict)
     peak_rss_mb: float | None = None
     worker: str | None = None
@@ -263,7 +266,7 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
         ``status="failed"`` with the error type and reason when anything went
         wrong (a project error, or a bug: its traceback is logged).
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     src = os.path.abspath(os.fspath(path))
     base = FileResult(input=src, status="failed", stem=output_stem(src),
                       worker=f"{socket.gethostname()}:{os.getpid()}")
@@ -282,19 +285,21 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
                 _save_png_atomic(draw_overlay(image, result), png)
                 outputs = (*outputs, png)
             del image
-        return _ok_result(base, data, result, outputs, caught, time.perf_counter() - t0)
+        return _ok_result(base, data, result, outputs, caught, time.perf_counter() - t0,
+                          time.process_time() - c0)
     except (ECGError, Exception) as exc:  # a batch survives every bad file
         if not isinstance(exc, ECGError):
             logger.error("unexpected error on %s\n%s", src, traceback.format_exc())
         reason = exc.reason if isinstance(exc, ECGError) else (str(exc) or repr(exc))
         return _replace(base, error_type=type(exc).__name__, error_message=reason,
-                        time_s=time.perf_counter() - t0, peak_rss_mb=peak_rss_mb(),
+                        time_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
+                        peak_rss_mb=peak_rss_mb(),
                         **_safe_fingerprint(src))
 
 
 def _ok_result(base: FileResult, data: dict[str, Any], result: DigitizedECG,
                outputs: Sequence[Path], caught: Sequence[warnings.WarningMessage],
-               elapsed_s: float) -> FileResult:
+               elapsed_s: float, cpu_s: float) -> FileResult:
     sig = np.asarray(result.signal)
     leads = int(np.sum(np.any(np.isfinite(sig), axis=0))) if sig.size else 0
     ppm = getattr(result, "px_per_mm", None)
@@ -305,7 +310,7 @@ def _ok_result(base: FileResult, data: dict[str, Any], result: DigitizedECG,
         px_per_mm=None if ppm is None or not np.all(np.isfinite(ppm))
         else (float(ppm[0]), float(ppm[1])),
         quality={k: float(v) for k, v in getattr(result, "quality", {}).items()},
-        leads_recovered=leads, warnings=tuple(dict.fromkeys(notes)), time_s=elapsed_s,
+        leads_recovered=leads, warnings=tuple(dict.fromkeys(notes)), time_s=elapsed_s, cpu_s=cpu_s,
         stage_times_s={k: float(v) for k, v in getattr(result, "stage_times_s", {}).items()},
         peak_rss_mb=peak_rss_mb())
 

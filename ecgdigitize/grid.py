@@ -181,7 +181,7 @@ def detect_grid(rgb: np.ndarray, *, config: Any = None) -> GridSpec:
     found = _grid_from_spectrum(mask)
     if found is not None:
         ppm_x, ppm_y, angle, kind, conf = found
-        return GridSpec(ppm_x / scale, ppm_y / scale, kind, _grid_colour(small, mask), conf,
+        return GridSpec(ppm_x * scale, ppm_y * scale, kind, _grid_colour(small, mask), conf,
                         "grid", angle)
     speed = float(getattr(config, "speed_mm_per_s", None) or 25.0)  # None = not forced
     gain = float(getattr(config, "gain_mm_per_mv", None) or 10.0)
@@ -436,7 +436,8 @@ def find_pulse_scale(rgb: np.ndarray, *, gain_mm_per_mv: float = 10.0,
     Returns
     -------
     float or None
-        Pixels per mm (median pulse height / gain), or None when no pulse is found.
+        Pixels per mm (median pulse height / gain), or None unless at least two
+        pulses of the same height are found.
 
     Examples
     --------
@@ -450,9 +451,13 @@ def find_pulse_scale(rgb: np.ndarray, *, gain_mm_per_mv: float = 10.0,
     ratio = (0.04 * speed_mm_per_s / gain_mm_per_mv, 0.3 * speed_mm_per_s / gain_mm_per_mv)
     boxes = [b for b in find_pulse_boxes(ink, min_height_px=max(10, int(0.025 * ink.shape[0])),
                                          width_ratio=ratio) if b[4]]
-    if not boxes:
+    heights = np.array([b[3] - b[1] + 1 - b[5] for b in boxes], dtype=float)
+    if len(heights) == 0:
         return None
-    return float(np.median([b[3] - b[1] + 1 - b[5] for b in boxes])) / gain_mm_per_mv
+    agree = np.abs(heights - np.median(heights)) <= 0.05 * np.median(heights) + 1
+    if agree.sum() < 2:  # one lone rectangle is not evidence enough for a scale
+        return None
+    return float(np.median(heights[agree])) / gain_mm_per_mv
 
 
 def find_pulse_boxes(ink: np.ndarray, *, min_height_px: int,
@@ -462,7 +467,8 @@ def find_pulse_boxes(ink: np.ndarray, *, min_height_px: int,
     """Calibration-pulse-like rectangles in an ink mask.
 
     A pulse is two vertical ink strokes of the same length, top and bottom,
-    joined by a horizontal stroke at the top (upright) or bottom (upside down).
+    at least 2 px apart, joined by a horizontal stroke at the top (upright)
+    or bottom (upside down), with no ink inside.
 
     Parameters
     ----------
@@ -499,9 +505,12 @@ def find_pulse_boxes(ink: np.ndarray, *, min_height_px: int,
             if width < width_ratio[0] * la or abs(lb - la) > 0.08 * la + 2 or abs(bb - ba) > 4:
                 continue
             top, bottom = max(ba - la + 1, bb - lb + 1), min(ba, bb)
-            gap = slice(xa1, max(xb0, xa1 + 1))
+            if xb0 - xa1 < 2:
+                continue
+            gap = slice(xa1, xb0)
             joins = [ink[max(y - 3, 0):y + 4, gap].any(axis=0).mean() > 0.8 for y in (top, bottom)]
-            if joins[0] != joins[1]:
+            hollow = ink[top + 4:bottom - 3, gap].mean() < 0.1 if bottom - top > 8 else False
+            if joins[0] != joins[1] and hollow:
                 out.append((xa0, top, xb1 - 1, bottom, bool(joins[0]), xa1 - xa0))
                 break
     return out

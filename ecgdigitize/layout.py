@@ -164,7 +164,8 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
     rows = _find_rows(ink, box, ppm_y)
     n_want = None if layout is None else LAYOUT_SHAPES[layout][0] + len(LAYOUT_SHAPES[layout][2])
     rows = _select_rows(rows, n_want)
-    pulses = _find_pulses(ink, rows, ppm_x, ppm_y, speed_mm_per_s, gain_mm_per_mv)
+    dark = 255 - _brightest(img)
+    pulses = _find_pulses(ink, dark, rows, ppm_x, ppm_y, speed_mm_per_s, gain_mm_per_mv)
     baselines = [p.baseline_y_px if p is not None else r.y for r, p in zip(rows, pulses, strict=True)]
     rows = [_Row(b, r.strength, r.coverage) for r, b in zip(rows, baselines, strict=True)]
     row_len = _DURATION_S * speed_mm_per_s * ppm_x
@@ -264,6 +265,13 @@ def _select_rows(rows: list[_Row], n_want: int | None) -> list[_Row]:
     return [rows[i] for i in keep]
 
 
+def _brightest(img: np.ndarray) -> np.ndarray:
+    if img.ndim != 3:
+        return img
+    r, g, b = cv2.split(np.ascontiguousarray(img))
+    return cv2.max(cv2.max(r, g), b)
+
+
 # --- pulses --------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Pulse:
@@ -273,8 +281,8 @@ class _Pulse:
     stroke_px: int
 
 
-def _find_pulses(ink: np.ndarray, rows: list[_Row], ppm_x: float, ppm_y: float,
-                 speed: float, gain: float) -> list[_Pulse | None]:
+def _find_pulses(ink: np.ndarray, dark: np.ndarray, rows: list[_Row], ppm_x: float,
+                 ppm_y: float, speed: float, gain: float) -> list[_Pulse | None]:
     """The calibration pulse of each row (a rectangle ``gain`` mm tall), or None."""
     tall = gain * ppm_y
     ratio = (0.03 * speed * ppm_x / tall, 0.35 * speed * ppm_x / tall)
@@ -286,11 +294,34 @@ def _find_pulses(ink: np.ndarray, rows: list[_Row], ppm_x: float, ppm_y: float,
     for r in rows:
         best = None
         for x0, y0, x1, y1, _, stroke in boxes:
-            base = y1 - (stroke - 1) / 2.0
-            if abs(base - r.y) < 0.45 * pitch and (best is None or x0 < best.box_px[0]):
-                best = _Pulse((x0, y0, x1, y1), float(y1 - y0 + 1 - stroke), float(base), stroke)
+            if abs(y1 - r.y) < 0.45 * pitch and (best is None or x0 < best.box_px[0]):
+                top, base = _pulse_levels(dark, (x0, y0, x1, y1), stroke)
+                best = _Pulse((x0, y0, x1, y1), base - top, base, stroke)
         out.append(best)
     return out
+
+
+def _pulse_levels(dark: np.ndarray, box: tuple[int, int, int, int], stroke: int
+                  ) -> tuple[float, float]:
+    """Sub-pixel rows of a pulse's top stroke and of its foot (ink-weighted centroids)."""
+    x0, y0, x1, y1 = box
+    reach = stroke + 2
+    inner = dark[max(y0 - 2, 0):y0 + reach, x0 + stroke + 1:x1 - stroke]
+    outer = np.hstack([dark[max(y1 - reach, 0):y1 + 3, max(x0 - 3, 0):x0],
+                       dark[max(y1 - reach, 0):y1 + 3, x1 + 1:x1 + 4]])
+    levels = []
+    for patch, first, fallback in ((inner, max(y0 - 2, 0), y0 + (stroke - 1) / 2),
+                                   (outer, max(y1 - reach, 0), y1 - (stroke - 1) / 2)):
+        weights = patch.sum(axis=1).astype(float) if patch.size else np.zeros(0)
+        if weights.size and weights.max() >= 0.3 * 255 * patch.shape[1]:  # a stroke is there
+            weights = np.clip(weights - weights.min(), 0, None)
+        else:
+            weights = np.zeros(0)
+        if weights.sum() > 0:
+            levels.append(first + float(np.arange(len(weights)) @ weights / weights.sum()))
+        else:
+            levels.append(float(fallback))
+    return levels[0], levels[1]
 
 
 # --- columns -------------------------------------------------------------------
@@ -411,9 +442,15 @@ def _read_rhythm_label(ink: np.ndarray, baseline: float, x0: float, ppm_x: float
     # glyph stems share their top and bottom rows; QRS strokes do not
     top = np.median([a for _, a, _ in spans])
     bottom = np.median([b for _, _, b in spans])
-    cols = sorted({j for j, a, b in spans if abs(a - top) <= 2 and abs(b - bottom) <= 2})
-    groups = 1 + int(np.sum(np.diff(cols) > 1)) if cols else 0
-    return "III" if groups == 3 else "II"
+    cols = np.array(sorted({j for j, a, b in spans if abs(a - top) <= 2 and abs(b - bottom) <= 2}))
+    if len(cols) == 0:
+        return "II"
+    groups = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+    centres = np.array([g.mean() for g in groups])
+    thin = all(len(g) <= max(2, 0.6 * ppm_x) for g in groups)
+    gaps = np.diff(centres)
+    even = len(gaps) == 2 and gaps.max() <= 1.25 * gaps.min() and gaps.max() <= 1.6 * ppm_x
+    return "III" if len(groups) == 3 and thin and even else "II"
 
 
 # --- panels --------------------------------------------------------------------

@@ -91,6 +91,14 @@ class Alignment:
         Fraction of printed samples the aligned estimate covers (0..1).
     n_printed : int
         Number of printed (finite) reference samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ref = np.sin(np.linspace(0, 20, 1000))
+    >>> al = align(ref, np.roll(ref, 5) + 0.1, fs=100)
+    >>> al.shift_samples, round(al.offset_mv, 3), al.coverage
+    (5, -0.1, 0.995)
     """
 
     shift_samples: int
@@ -219,6 +227,18 @@ def snr_db(reference: np.ndarray, estimate: np.ndarray, fs: float, *,
 
 def mean_snr_db(values: Iterable[float], *, cap_db: float = SNR_CAP_DB) -> float:
     """Mean of per-lead SNRs, each clipped at ``cap_db``, ignoring NaN.
+
+    Parameters
+    ----------
+    values : iterable of float
+        Per-lead SNRs, dB (``inf`` for an exact lead, NaN for an empty one).
+    cap_db : float, default SNR_CAP_DB
+        Each value is clipped at this before averaging, dB.
+
+    Returns
+    -------
+    float
+        The mean, dB; NaN when every value is NaN.
 
     Examples
     --------

@@ -206,7 +206,8 @@ def digitize_panels(image: ImageSource, panels: Sequence[Panel], calibration: Ca
         working_shape=(int(rgb.shape[0]), int(rgb.shape[1])), panels=tuple(panels),
         quality={k: round(v, 4) for k, v in quality.items()},
         stage_times_s={k: round(v, 4) for k, v in clock.times.items()}, warnings=tuple(notes),
-        extras={"line_width_px": traces.line_width_px, "traces": _polylines(traces)})
+        extras={"line_width_px": traces.line_width_px,
+                "traces": TraceSet(tuple(checked), traces.line_width_px)})
 
 
 def _config(config: DigitizeConfig | None, fs: float | None) -> DigitizeConfig:
@@ -259,11 +260,6 @@ def _clean(signal: np.ndarray, cfg: DigitizeConfig) -> np.ndarray:
     if cfg.notch_hz is not None:
         signal = notch_powerline(signal, cfg.fs, cfg.notch_hz)
     return signal
-
-
-def _polylines(traces: TraceSet) -> tuple[tuple[str, np.ndarray, np.ndarray], ...]:
-    """``(lead, x_px, y_px)`` of every traced line, working px (for overlays)."""
-    return tuple((t.lead, t.x_px, t.y_px) for t in traces)
 
 
 def _stem(image: ImageSource) -> str:

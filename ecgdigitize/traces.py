@@ -36,11 +36,15 @@ __all__ = ["Trace", "TraceSet", "extract_trace", "extract_traces", "ink_darkness
            "ink_mask"]
 
 #: Vertical single-column runs of ink longer than this are lines, not traces, mm.
-MAX_STROKE_MM = 25.0
+MAX_STROKE_MM = 45.0
 #: Components whose bounding box is smaller than this on both sides are specks, mm.
 SPECK_MM = 0.6
+#: Rows pooled for path tracking: one per this many px of row pitch (max 4).
 POOL_PITCH_PX = 100
+#: The path may stray this many row pitches above or below its baseline.
+BAND_PITCHES = 1.25
 STROKE_RUN = 1.5
+CAP_SHIFT = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,7 +231,7 @@ def extract_trace(mask: np.ndarray, panel: Panel, *, row_pitch_px: float,
         The panel: its ``box_px`` x-range and ``baseline_y_px`` are used.
     row_pitch_px : float
         Distance between neighbouring rows' baselines, px. The path may go
-        1.5 pitches above or below the baseline; beyond half a pitch the
+        1.25 pitches above or below the baseline; beyond half a pitch the
         baseline prior grows.
     config : DigitizeConfig, optional
         Tracking parameters (``jump_cost``, ``slope_cost``, ``prior_weight``,
@@ -355,8 +359,8 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
     for i, p in enumerate(panels):
         x0, x1 = x_ranges[i] if x_ranges is not None else (p.box_px[0], p.box_px[2])
         c0, c1 = max(0, int(np.ceil(x0))), min(w, int(np.floor(x1)))
-        r0 = max(0, int(p.baseline_y_px - 1.5 * pitch))
-        r1 = min(h, int(p.baseline_y_px + 1.5 * pitch) + 1)
+        r0 = max(0, int(p.baseline_y_px - BAND_PITCHES * pitch))
+        r1 = min(h, int(p.baseline_y_px + BAND_PITCHES * pitch) + 1)
         spans.append((c0, c1, r0, r1))
         n = max(1, int(np.ceil((c1 - c0) / chunk)))
         edges = np.linspace(c0, max(c0, c1), n + 1).round().astype(int)
@@ -431,16 +435,19 @@ def _viterbi_batch(mask: np.ndarray, jobs: list[_Job], baselines: list[float], p
         np.minimum(down, up, out=costs[x])
         costs[x] += prior
         costs[x] -= ink[x]
-    paths = []
-    for k, j in enumerate(jobs):
-        w = j.c1 - j.c0
-        path = np.empty(w, dtype=np.int64)
-        path[-1] = int(np.argmin(costs[w - 1, :, k]))
-        for x in range(w - 1, 0, -1):
-            m = warp[x - 1, :, k]
-            path[x - 1] = int(np.argmin(costs[x - 1, :, k] + np.abs(m[path[x]] - m)))
-        paths.append(path + j.r0)
-    return paths
+    # backtrack all jobs at once; a job joins when x reaches its own last column
+    widths = np.array([j.c1 - j.c0 for j in jobs])
+    ks = np.arange(n)
+    cur = np.argmin(costs[widths - 1, :, ks], axis=1)
+    out = np.empty((wmax, n), dtype=np.int64)
+    out[widths - 1, ks] = cur
+    for x in range(wmax - 1, 0, -1):
+        m = warp[x - 1]
+        prev = np.argmin(costs[x - 1] + np.abs(m[cur, ks] - m), axis=0)
+        active = widths - 1 >= x
+        out[x - 1, active] = prev[active]
+        cur = np.where(active, prev, cur)
+    return [out[: j.c1 - j.c0, k] + j.r0 for k, j in enumerate(jobs)]
 
 
 def _read_columns(band: np.ndarray, path: np.ndarray, reach: int,
@@ -504,10 +511,40 @@ def _centreline(t: np.ndarray, b: np.ndarray, mode: str, band: np.ndarray | None
         return x, y
     sx, sy = _stroke_points(band, t, b, steep & ~(apex ^ nadir), STROKE_RUN * width, weight)
     keep = ~steep | (apex ^ nadir)
-    xs = np.concatenate((x[keep], sx))
-    ys = np.concatenate((y[keep], sy))
+    bare = steep & ~keep
+    bare[np.floor(sx + 0.5).astype(int).clip(0, w - 1)] = False
+    cx, cy = _cap_points(t, b, bare, apex & ~nadir, nadir & ~apex, half, half + CAP_SHIFT)
+    xs = np.concatenate((x[keep], sx, cx))
+    ys = np.concatenate((y[keep], sy, cy))
     order = np.argsort(xs, kind="stable")
     return xs[order], ys[order]
+
+
+def _cap_points(t: np.ndarray, b: np.ndarray, bare: np.ndarray, apex: np.ndarray,
+                nadir: np.ndarray, half: float, shift: float, reach: int = 4
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Points of the rounded cap next to an apex (nadir) where both strokes merge.
+
+    There a column's run top (bottom) is the curve a little closer to the
+    apex: ``shift`` px towards it, ``half`` a line width inside the ink.
+    """
+    xs, ys = [], []
+    ia, ina = np.flatnonzero(apex), np.flatnonzero(nadir)
+    for x in np.flatnonzero(bare):
+        da = ia[np.abs(ia - x) <= reach]
+        dn = ina[np.abs(ina - x) <= reach]
+        a = da[np.argmin(np.abs(da - x))] if da.size else None
+        n = dn[np.argmin(np.abs(dn - x))] if dn.size else None
+        if a is not None and (n is None or abs(a - x) < abs(n - x)):
+            target, value = a, t[x] + half
+        elif n is not None and (a is None or abs(n - x) < abs(a - x)):
+            target, value = n, b[x] - half
+        else:
+            continue
+        step = min(shift, abs(target - x) - 0.25)
+        xs.append(x + np.sign(target - x) * step)
+        ys.append(value)
+    return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
 
 
 def _centroid(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, at: np.ndarray,
@@ -558,22 +595,30 @@ def _stroke_points(band: np.ndarray, t: np.ndarray, b: np.ndarray, steep: np.nda
 
 def _bridge_steep(band: np.ndarray, path: np.ndarray, on_ink: np.ndarray, t: np.ndarray,
                   b: np.ndarray, bounds: tuple[np.ndarray, np.ndarray], max_gap: int = 8) -> None:
-    """Fill short runs of columns missed by the path between inked columns (in place).
+    """Re-read columns the path crossed off the stroke, inside steep complexes (in place).
 
-    On a steep stroke the coarse path can miss a few columns' ink; the trace
-    must still pass between the runs of the inked columns on either side, so
-    in each missed column the ink there nearest the path is taken.
+    The path may cut straight through a narrow QRS (every column has ink at
+    mid-height) and so land, in a column or two, off ink or on a speck next
+    to the stroke. The trace must pass between the runs of the columns on
+    either side, so there the longest run in that span is taken.
     """
     w = band.shape[1]
-    miss = np.concatenate(([0], (~on_ink).astype(np.int8), [0]))
+    length = b - t + 1
+    if not on_ink.any():
+        return
+    width = float(np.nanpercentile(length[on_ink], 25))
+    bad = ~on_ink | (length < 0.75 * width)
+    miss = np.concatenate(([0], bad.astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(miss))
     for g0, g1 in zip(edges[::2], edges[1::2], strict=True):
-        if g0 == 0 or g1 >= w or g1 - g0 > max_gap:
+        if g0 == 0 or g1 >= w or g1 - g0 > max_gap or bad[g0 - 1] or bad[g1]:
             continue
+        if on_ink[g0:g1].all() and min(length[g0 - 1], length[g1]) < 2 * width:
+            continue            # a thin spot on a flat stretch, not a stroke crossing
         lo = int(min(t[g0 - 1], t[g1]))
         hi = int(max(b[g0 - 1], b[g1]))
         for x in range(g0, g1):
             rows = np.flatnonzero(band[lo:hi + 1, x]) + lo
             if rows.size:
-                y0 = rows[np.argmin(np.abs(rows - path[x]))]
+                y0 = rows[np.argmax(bounds[1][rows, x] - bounds[0][rows, x])]
                 t[x], b[x], on_ink[x] = bounds[0][y0, x], bounds[1][y0, x], True

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
     p.add_argument("--model", help="a saved predictor to run instead of training one")
     p.add_argument("--per-class", type=int, default=4, help="training sheets per class (4)")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=10, help="training epochs (10)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p_lite, p_16 = lite.predict_proba(paths), lite16.predict_proba(paths)
     print(f"saved {saved} ({saved.stat().st_size // 1024} KB), reloaded as "
           f"{type(lite).__name__}")
+    print("first sheet: Keras", p_keras[0].round(3), "TFLite", p_lite[0].round(3))
     print(f"max |p_keras - p_tflite| float32 {np.abs(p_keras - p_lite).max():.2e}, "
           f"float16 {np.abs(p_keras - p_16).max():.2e}")
     times = {"Keras": latency_ms(cnn, prepared), "TFLite float32": latency_ms(lite, prepared),

@@ -18,18 +18,18 @@ def sheet(sim_record):
 
 
 def test_ink_mask_keeps_trace_drops_grid_dots_and_rules() -> None:
-    img = np.full((300, 400, 3), 255, np.uint8)
+    img = np.full((500, 400, 3), 255, np.uint8)
     img[::8, :] = (232, 90, 90)                  # red grid lines
     img[:, ::8] = (232, 90, 90)
     img[4::8, 4::8] = (70, 70, 70)               # dark grid dots (as on the reference sheets)
-    img[150:153, 20:380] = 0                     # a trace
-    img[20:290, 200] = 0                         # a column separator (> 25 mm)
+    img[250:253, 20:380] = 0                     # a trace
+    img[20:480, 200] = 0                         # a column separator (57 mm > 45 mm)
     m = ink_mask(img, px_per_mm=8.0)
-    assert m[150:153, 20:380].mean() > 0.95
-    assert m[0:140:8, 30:190].sum() == 0         # grid rows away from the trace
+    assert m[250:253, 20:380].mean() > 0.95
+    assert m[0:240:8, 30:190].sum() == 0         # grid rows away from the trace
     assert not m[4::8, 4::8][:10, :10].any()     # dots
-    assert m[20:140, 200].sum() == 0             # the rule is gone
-    assert m[:140].sum() == 0 and m[160:].sum() == 0
+    assert m[20:240, 200].sum() == 0             # the rule is gone
+    assert m[:240].sum() == 0 and m[260:].sum() == 0
 
 
 def test_ink_mask_grey_grid_is_not_ink() -> None:

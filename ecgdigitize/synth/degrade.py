@@ -176,6 +176,18 @@ def degrade(image: np.ndarray, degradation: Degradation,
 def local_scale(transform: np.ndarray, point: tuple[float, float]) -> tuple[float, float]:
     """Length scale of a homography along x and y at ``point`` (output px per input px).
 
+    Parameters
+    ----------
+    transform : ndarray of shape (3, 3)
+        Homography from input px to output px.
+    point : (float, float)
+        ``(x, y)`` in input px.
+
+    Returns
+    -------
+    (float, float)
+        Output px per input px along x and along y at ``point``.
+
     Examples
     --------
     >>> local_scale(np.diag([0.5, 0.5, 1.0]), (10.0, 10.0))
@@ -187,7 +199,25 @@ def local_scale(transform: np.ndarray, point: tuple[float, float]) -> tuple[floa
 
 
 def apply_homography(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Map an (N, 2) array of ``(x, y)`` px through a 3x3 homography."""
+    """Map an (N, 2) array of ``(x, y)`` px through a 3x3 homography.
+
+    Parameters
+    ----------
+    transform : ndarray of shape (3, 3)
+        Homography from input px to output px.
+    points : ndarray of shape (N, 2)
+        ``(x, y)`` input px.
+
+    Returns
+    -------
+    ndarray of shape (N, 2)
+        ``(x, y)`` output px.
+
+    Examples
+    --------
+    >>> apply_homography(np.diag([2.0, 3.0, 1.0]), np.array([[1.0, 1.0]])).tolist()
+    [[2.0, 3.0]]
+    """
     pts = np.asarray(points, dtype=np.float64)
     ones = np.ones((pts.shape[0], 1))
     q = np.hstack([pts, ones]) @ np.asarray(transform, dtype=np.float64).T

@@ -22,6 +22,20 @@ _SHIFT = 4  # cv2 fixed-point bits: 1/16 px
 def line_profile(n: int, positions: np.ndarray, width: float) -> np.ndarray:
     """Coverage (0..1) of ``n`` pixels by lines of ``width`` px centred at ``positions``.
 
+    Parameters
+    ----------
+    n : int
+        Number of pixels.
+    positions : ndarray
+        Line centres, px (pixel ``i`` spans ``i - 0.5 .. i + 0.5``).
+    width : float
+        Line width, px.
+
+    Returns
+    -------
+    ndarray of shape (n,), float32
+        Fraction of each pixel covered by a line (overlaps take the maximum).
+
     Examples
     --------
     >>> line_profile(5, np.array([2.0]), 1.0).tolist()
@@ -59,6 +73,35 @@ def grid_mask(shape: tuple[int, int], box_px: tuple[float, float, float, float],
     ``pattern="solid"`` draws lines; ``"dotted"`` draws a dot at every 1 mm
     intersection and dotted 5 mm lines (a dot every ``dot_spacing_mm``). Lines start at the
     box's top-left corner. ``frame_px > 0`` adds a rectangle on the box edges.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(height, width)`` of the mask, px.
+    box_px : (float, float, float, float)
+        ``(x0, y0, x1, y1)`` of the grid area, px.
+    px_per_mm : float
+        Scale, px per mm (the 1 mm line spacing).
+    pattern : {"solid", "dotted"}, default "solid"
+    minor_px, major_px : float, default 1 and 2
+        Width of the 1 mm and 5 mm lines (or dots), px.
+    minor_alpha : float, default 0.5
+        Opacity of the 1 mm lines relative to the 5 mm ones.
+    frame_px : float, default 0
+        Width of a frame around the box, px (0: none).
+    dot_spacing_mm : float, default 0.5
+        Dot pitch along the dotted 5 mm lines, mm.
+
+    Returns
+    -------
+    ndarray of shape (height, width), float32
+        Opacity 0..1.
+
+    Examples
+    --------
+    >>> m = grid_mask((50, 60), (5, 5, 55, 45), 4.0)
+    >>> m.shape, float(m[25, 25]), float(m[7, 7])
+    ((50, 60), 1.0, 0.0)
     """
     h, w = shape
     x0, y0, x1, y1 = box_px
@@ -90,7 +133,30 @@ def grid_mask(shape: tuple[int, int], box_px: tuple[float, float, float, float],
 
 def ink_mask(shape: tuple[int, int], polylines: Sequence[tuple[np.ndarray, np.ndarray]],
              width_px: float, *, supersample: int = 2) -> np.ndarray:
-    """Opacity of anti-aliased polylines ``(x_px, y_px)`` of ``width_px`` (NaN breaks a line)."""
+    """Opacity of anti-aliased polylines ``(x_px, y_px)`` of ``width_px`` (NaN breaks a line).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(height, width)`` of the mask, px.
+    polylines : sequence of (ndarray, ndarray)
+        ``(x_px, y_px)`` of each line; a NaN ``y`` breaks it.
+    width_px : float
+        Line width, px.
+    supersample : int, default 2
+        Drawing resolution factor (anti-aliasing).
+
+    Returns
+    -------
+    ndarray of shape (height, width), float32
+        Opacity 0..1.
+
+    Examples
+    --------
+    >>> m = ink_mask((20, 40), [(np.array([2.0, 37.0]), np.array([10.0, 10.0]))], 2.0)
+    >>> float(m[10, 20]), float(m[2, 20])
+    (1.0, 0.0)
+    """
     h, w = shape
     ss = int(supersample)
     canvas: np.ndarray = np.zeros((h * ss, w * ss), dtype=np.uint8)
@@ -141,6 +207,28 @@ def text_mask(shape: tuple[int, int],
     ``items``: ``(text, x_px, y_px, size_px, anchor)`` with a PIL anchor
     (``"ls"`` = left/baseline, ``"mt"`` = middle/top...). ``lines``:
     ``(x0, y0, x1, y1, width_px)``.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(height, width)`` of the mask, px.
+    items : sequence of (str, float, float, float, str)
+        Text items as above.
+    family : str, default "sans"
+        Font family (``"sans"`` or ``"serif"``).
+    lines : sequence of (float, float, float, float, float), default ()
+        Straight lines as above.
+
+    Returns
+    -------
+    ndarray of shape (height, width), float32
+        Opacity 0..1.
+
+    Examples
+    --------
+    >>> m = text_mask((30, 80), [("II", 5.0, 25.0, 20.0, "ls")], lines=[(0, 2, 79, 2, 1)])
+    >>> bool(m[2].min() > 0.9), bool(m[5:26, :30].max() > 0.5)
+    (True, True)
     """
     from PIL import Image, ImageDraw
 
@@ -156,7 +244,24 @@ def text_mask(shape: tuple[int, int],
 
 
 def composite(paper: np.ndarray, mask: np.ndarray, colour: Sequence[int]) -> None:
-    """Blend ``colour`` into float32 ``paper`` (3, H, W; planar) in place, opacity ``mask``."""
+    """Blend ``colour`` into float32 ``paper`` (3, H, W; planar) in place, opacity ``mask``.
+
+    Parameters
+    ----------
+    paper : ndarray of shape (3, H, W), float32
+        Planar RGB canvas, 0..255; modified in place.
+    mask : ndarray of shape (H, W), float32
+        Opacity 0..1 of the colour.
+    colour : sequence of int
+        RGB of the ink.
+
+    Examples
+    --------
+    >>> paper = np.full((3, 1, 2), 255.0, np.float32)
+    >>> composite(paper, np.array([[1.0, 0.5]], np.float32), (0, 0, 0))
+    >>> paper[0].tolist()
+    [[0.0, 127.5]]
+    """
     tmp = np.empty_like(mask)
     for c, value in enumerate(colour):
         np.subtract(paper[c], np.float32(value), out=tmp)

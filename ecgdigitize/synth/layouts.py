@@ -45,6 +45,11 @@ class Cell:
         Window of the record shown, s (time 0 = start of the first column).
     is_rhythm : bool
         True for a full-length rhythm strip.
+
+    Examples
+    --------
+    >>> Cell("II", row=3, col=0, t0_s=0.0, t1_s=10.0, is_rhythm=True).t1_s
+    10.0
     """
 
     lead: str
@@ -57,6 +62,16 @@ class Cell:
 
 def layout_grid(layout: str) -> tuple[int, int, int]:
     """Parse a layout name into ``(rows, columns, rhythm strips)``.
+
+    Parameters
+    ----------
+    layout : str
+        ``"3x4"``, ``"3x4+1"``, ``"3x4+3"``, ``"6x2"``, ``"12x1"``...
+
+    Returns
+    -------
+    (int, int, int)
+        Rows and columns of the 12-lead grid, and the number of rhythm strips.
 
     Examples
     --------

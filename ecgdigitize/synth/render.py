@@ -62,6 +62,13 @@ class SheetTruth:
         Pixels per mm of the undegraded sheet.
     pulses : tuple of (ndarray, ndarray)
         Polyline of each row's calibration pulse (empty if none), sheet px.
+
+    Examples
+    --------
+    >>> from ecgdigitize.synth import SheetStyle, render_sheet, simulate_record
+    >>> truth = render_sheet(simulate_record(seed=1), "6x2", SheetStyle(dpi=100)).truth
+    >>> truth.layout, len(truth.panels), truth.reference.signal.shape
+    ('6x2', 12, (5000, 12))
     """
 
     px_per_mm: tuple[float, float]
@@ -112,7 +119,26 @@ class SheetTruth:
 
 @dataclass(frozen=True, eq=False)
 class RenderedSheet:
-    """A rendered sheet: ``image`` (H, W, 3) uint8 RGB and its ``truth``."""
+    """A rendered sheet: ``image`` (H, W, 3) uint8 RGB and its ``truth``.
+
+    Attributes
+    ----------
+    image : ndarray of shape (H, W, 3), uint8
+        The sheet as RGB pixels (after any degradation).
+    truth : SheetTruth
+        Exact geometry and signal of what was drawn.
+    style : SheetStyle
+        How it was drawn.
+    degradation : Degradation
+        Defects applied after drawing.
+
+    Examples
+    --------
+    >>> from ecgdigitize.synth import SheetStyle, render_sheet, simulate_record
+    >>> sheet = render_sheet(simulate_record(seed=1), "3x4+1", SheetStyle(dpi=100))
+    >>> sheet.image.dtype, sheet.image.shape[2], sheet.truth.layout
+    (dtype('uint8'), 3, '3x4+1')
+    """
 
     image: np.ndarray
     truth: SheetTruth

@@ -59,6 +59,16 @@ def simulate_record(duration_s: float = 10.0, fs: float = 500.0, heart_rate: flo
 def load_record(path: str | os.PathLike[str]) -> ECGRecord:
     """Read a WFDB record (``.hea`` path, or path without extension).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The record's ``.hea`` file, or its path without extension.
+
+    Returns
+    -------
+    ECGRecord
+        Signal in mV, sampling rate and lead names of the record.
+
     Raises
     ------
     UnreadableImageError

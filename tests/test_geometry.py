@@ -1,0 +1,94 @@
+"""Tests of :mod:`ecgdigitize.geometry`: skew, quarter turns, page outline, rectification."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from ecgdigitize.errors import InputError
+from ecgdigitize.geometry import (
+    Rectified,
+    detect_page_orientation,
+    estimate_rotation,
+    find_page_quad,
+    rectify,
+)
+from ecgdigitize.grid import detect_grid
+from ecgdigitize.synth import Degradation, SheetStyle, apply_homography, render_sheet
+
+
+@pytest.fixture(scope="module")
+def clean_sheet(sim_record):
+    return render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100))
+
+
+@pytest.mark.parametrize("rotation_deg", [-10.0, -4.0, 0.0, 2.5, 7.0, 10.0])
+def test_rotation_from_grid_within_0_3_deg(sim_record, rotation_deg):
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100),
+                         Degradation(rotation_deg=rotation_deg, blur_sigma_px=0.5))
+    assert estimate_rotation(sheet.image) == pytest.approx(rotation_deg, abs=0.3)
+
+
+@pytest.mark.parametrize("rotation_deg", [-6.0, 3.0])
+def test_rotation_without_grid_from_trace_baselines(sim_record, rotation_deg):
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100, grid_colour="none"),
+                         Degradation(rotation_deg=rotation_deg))
+    assert estimate_rotation(sheet.image) == pytest.approx(rotation_deg, abs=1.0)
+
+
+@pytest.mark.parametrize("layout", ["3x4+1", "6x2", "12x1"])
+@pytest.mark.parametrize("quarter_turns", [0, 1, 2, 3])
+def test_page_orientation(sim_record, layout, quarter_turns):
+    sheet = render_sheet(sim_record, layout, SheetStyle(dpi=100))
+    turned = np.ascontiguousarray(np.rot90(sheet.image, quarter_turns))  # CCW turns
+    assert detect_page_orientation(turned) == 90 * quarter_turns
+
+
+def test_rectify_undoes_quarter_turn_and_skew(clean_sheet):
+    img = clean_sheet.image
+    turned = np.ascontiguousarray(np.rot90(img, 1))
+    rect = rectify(turned, rotation_deg=0.0, orientation=90)
+    assert isinstance(rect, Rectified)
+    np.testing.assert_array_equal(rect.image, img)
+    h, w = turned.shape[:2]
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
+    mapped = apply_homography(rect.transform, corners)
+    assert sorted(map(tuple, mapped.round().astype(int).tolist())) == sorted(
+        [(0, 0), (img.shape[1] - 1, 0), (img.shape[1] - 1, img.shape[0] - 1),
+         (0, img.shape[0] - 1)])
+
+
+def test_rectify_transform_maps_truth_points(sim_record):
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100),
+                         Degradation(rotation_deg=5.0))
+    grid = detect_grid(sheet.image)
+    rect = rectify(sheet.image, grid=grid)
+    assert rect.rotation_deg == pytest.approx(5.0, abs=0.1)
+    # a pulse corner: clean sheet -> degraded input (truth) -> working (ours)
+    xs, ys = sheet.truth.pulses[0]
+    clean_pts = np.stack([xs, ys], axis=1)[[1, 2]]          # pulse foot and top
+    in_input = apply_homography(sheet.truth.transform, clean_pts)
+    working = apply_homography(rect.transform, in_input)
+    assert abs(working[0, 0] - working[1, 0]) < 1.0          # the pulse edge is vertical again
+    # the working image keeps the grid scale
+    assert detect_grid(rect.image).px_per_mm_x == pytest.approx(grid.px_per_mm_x, rel=0.01)
+
+
+def test_find_page_quad_and_unwarp():
+    img = np.full((600, 800, 3), 30, np.uint8)
+    quad = np.array([[120, 80], [700, 110], [680, 520], [100, 500]], np.float64)
+    cv2.fillConvexPoly(img, quad.astype(np.int32), (250, 250, 250))
+    found = find_page_quad(img)
+    assert found is not None
+    np.testing.assert_allclose(found, quad, atol=6)
+    rect = rectify(img, quad=found)
+    assert rect.image.mean() > 235                      # only paper is left
+    assert find_page_quad(np.full((600, 800, 3), 250, np.uint8)) is None  # a scan: no quad
+
+
+def test_rectify_rejects_bad_arguments(clean_sheet):
+    with pytest.raises(InputError):
+        rectify(clean_sheet.image, rotation_deg=0.0, orientation=45)
+    with pytest.raises(InputError):
+        rectify(clean_sheet.image, quad=np.zeros((3, 2)))

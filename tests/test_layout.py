@@ -1,0 +1,146 @@
+"""Tests of :mod:`ecgdigitize.layout`: rows, pulses, layout names, panels, crops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgdigitize.errors import ConfigurationError, LayoutNotFoundError, NoTracesFoundError
+from ecgdigitize.geometry import rectify
+from ecgdigitize.grid import GridSpec, detect_grid
+from ecgdigitize.layout import LAYOUT_SHAPES, Layout, crop_panels, find_layout, panel_cells
+from ecgdigitize.result import DigitizedECG
+from ecgdigitize.synth import Degradation, SheetStyle, apply_homography, layout_cells, render_sheet
+
+STYLES = {
+    "red-ticks": SheetStyle(dpi=100),
+    "dotted-full": SheetStyle(dpi=100, grid_colour="pink", grid_pattern="dotted",
+                              separators="full"),
+    "grey-200dpi": SheetStyle(grid_colour="grey", label_size_mm=3.0),
+}
+
+
+def _match(found: Layout, truth) -> tuple[float, float]:
+    """Largest x (box edges) and baseline differences between found and true panels, px."""
+    true = {(p.lead, p.is_rhythm): p for p in truth.panels}
+    assert {(p.lead, p.is_rhythm) for p in found.panels} == set(true)
+    dx = max(max(abs(p.box_px[0] - true[p.lead, p.is_rhythm].box_px[0]),
+                 abs(p.box_px[2] - true[p.lead, p.is_rhythm].box_px[2])) for p in found.panels)
+    dy = max(abs(p.baseline_y_px - true[p.lead, p.is_rhythm].baseline_y_px)
+             for p in found.panels)
+    return dx, dy
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("layout", sorted(LAYOUT_SHAPES))
+def test_layout_and_panels_match_truth(sim_record, layout, style):
+    sheet = render_sheet(sim_record, layout, STYLES[style])
+    found = find_layout(sheet.image, detect_grid(sheet.image))
+    assert found.name == layout
+    n_rows = LAYOUT_SHAPES[layout][0] + len(LAYOUT_SHAPES[layout][2])
+    assert len(found.row_baselines_px) == n_rows and len(found.pulses) == n_rows
+    dx, dy = _match(found, sheet.truth)
+    ppm = sheet.truth.px_per_mm[0]
+    assert dx < 0.4 * ppm       # box edges within 0.4 mm (10 ms)
+    assert dy < 0.25 * ppm      # 0 mV line within 0.25 mm (25 uV)
+    for pulse in found.pulses:
+        assert pulse.height_px == pytest.approx(10 * sheet.truth.px_per_mm[1], rel=0.03)
+    assert 0.4 < found.confidence <= 1.0
+
+
+@pytest.mark.parametrize("layout", ["3x4+1", "6x2", "12x1"])
+def test_layout_on_rotated_degraded_sheet(sim_record, layout):
+    degradation = Degradation(rotation_deg=-4.0, blur_sigma_px=0.8, gaussian_noise_std=0.02,
+                              jpeg_quality=70)
+    sheet = render_sheet(sim_record, layout, SheetStyle(), degradation)
+    grid = detect_grid(sheet.image)
+    rect = rectify(sheet.image, grid=grid)
+    found = find_layout(rect.image, grid)
+    assert found.name == layout
+    to_working = rect.transform @ sheet.truth.transform       # clean sheet -> working px
+    for p in found.panels:
+        t = next(q for q in sheet.truth.panels
+                 if (q.lead, q.is_rhythm) == (p.lead, p.is_rhythm))
+        x0, y = apply_homography(to_working, np.array([[t.box_px[0], t.baseline_y_px]]))[0]
+        assert abs(p.box_px[0] - x0) < 4 and abs(p.baseline_y_px - y) < 4
+
+
+def test_no_grid_no_pulse_uses_trace_rows(sim_record):
+    style = SheetStyle(dpi=100, grid_colour="none", calibration_pulse=False)
+    sheet = render_sheet(sim_record, "3x4+1", style)
+    spec = detect_grid(sheet.image)
+    found = find_layout(sheet.image, spec)
+    assert spec.source == "page" and found.name == "3x4+1" and found.pulses == ()
+    dx, _ = _match(found, sheet.truth)
+    assert dx < 1.0 * sheet.truth.px_per_mm[0]
+
+
+def test_forced_layout_and_lead_order(sim_record):
+    order = ("V1", "V2", "V3", "V4", "V5", "V6", "I", "II", "III", "aVR", "aVL", "aVF")
+    sheet = render_sheet(sim_record, "3x4+3", SheetStyle(dpi=100, separators="none"),
+                         lead_order=order)
+    found = find_layout(sheet.image, detect_grid(sheet.image), layout="3x4+3", lead_order=order)
+    assert found.name == "3x4+3"
+    assert [p.lead for p in found.panels[:3]] == ["V1", "V2", "V3"]
+    assert [p.lead for p in found.panels if p.is_rhythm] == ["II", "V1", "V5"]
+    with pytest.raises(ConfigurationError):
+        find_layout(sheet.image, detect_grid(sheet.image), layout="4x3")
+
+
+def test_rhythm_label_is_read(sim_record):
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(font="serif"), rhythm_leads=("III",))
+    found = find_layout(sheet.image, detect_grid(sheet.image))
+    assert [p.lead for p in found.panels if p.is_rhythm] == ["III"]
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(font="serif"))
+    found = find_layout(sheet.image, detect_grid(sheet.image))
+    assert [p.lead for p in found.panels if p.is_rhythm] == ["II"]
+
+
+def test_panel_cells_agree_with_renderer():
+    for name in LAYOUT_SHAPES:
+        ours = panel_cells(name)
+        theirs = layout_cells(name)
+        assert [(c.lead, c.row, c.col, c.t0_s, c.t1_s, c.is_rhythm) for c in theirs] == list(ours)
+    with pytest.raises(ConfigurationError):
+        panel_cells("3x4+1", rhythm_leads=("II", "V1"))
+
+
+def test_blank_and_sparse_pages_raise():
+    grid = GridSpec(4.0, 4.0, "none", None, 0.2, "page")
+    with pytest.raises(NoTracesFoundError):
+        find_layout(np.full((850, 1100, 3), 255, np.uint8), grid)
+    two_rows = np.full((850, 1100, 3), 255, np.uint8)
+    for y in (300, 600):
+        two_rows[y:y + 2, 50:1050] = 0
+        two_rows[y - 30:y, 100::97] = 0   # spikes
+    with pytest.raises(LayoutNotFoundError):
+        find_layout(two_rows, grid)
+
+
+def test_crop_panels_follow_the_transform(sim_record):
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100), Degradation(rotation_deg=3.0))
+    grid = detect_grid(sheet.image)
+    rect = rectify(sheet.image, grid=grid)
+    found = find_layout(rect.image, grid)
+    result = DigitizedECG(np.zeros((10, 1)), 500.0, ("I",), transform=rect.transform,
+                          working_shape=rect.image.shape[:2], panels=found.panels)
+    crops = crop_panels(sheet.image, result)
+    assert set(crops) == {p.lead for p in found.panels if not p.is_rhythm} | {"II_rhythm"}
+    p = found.panels[0]
+    x0, y0, x1, y1 = (round(v) for v in p.box_px)
+    np.testing.assert_array_equal(crops[p.lead], rect.image[y0:y1, x0:x1])
+
+
+@pytest.mark.slow
+def test_reference_sheets_layout(reference_images_dir):
+    from ecgdigitize.io import load_image
+
+    for path in sorted(reference_images_dir.glob("*/*.jpg"))[:4]:
+        img = load_image(path)
+        found = find_layout(img, detect_grid(img))
+        assert found.name == "3x4+1" and len(found.panels) == 13 and len(found.pulses) == 4
+        # column separators printed at x = 644, 1136, 1628 (README)
+        starts = sorted({round(p.box_px[0]) for p in found.panels if not p.is_rhythm})
+        assert np.allclose(starts[1:], [644, 1136, 1628], atol=3)
+        assert all(abs(b - e) < 8 for b, e in zip(found.row_baselines_px,
+                                                   [465, 765, 1066, 1366], strict=True))
