@@ -1,8 +1,11 @@
 """MkDocs hooks of this site (declared under ``hooks:`` in ``mkdocs.yml``).
 
-- A snippet of a benchmark result (``--8<-- "docs/results/NAME.md"``) whose file
-  has not been generated yet is replaced by a note naming the command that
-  makes it, so a fresh checkout still builds with ``--strict``.
+- A snippet of a benchmark result (``--8<-- "docs/results/NAME.md"``, the
+  ``pymdownx.snippets`` syntax) is inlined here, before the extension runs,
+  with its headings demoted two levels (the generated files start with a
+  ``#`` title; on a page they sit under a ``##`` section). A result not
+  generated yet becomes a note naming the command that makes it, so a fresh
+  checkout still builds with ``--strict``.
 - ``<!-- FEATURES_TABLE -->`` is replaced by the feature table generated from
   :data:`ecgclassify.features.FEATURES`, so the docs never drift from the code.
 - A ``::: package.module`` block whose module file does not exist (yet) is
@@ -23,21 +26,33 @@ _API = re.compile(r"^:::\s+([\w.]+)\s*$", re.MULTILINE)
 RESULT_COMMANDS: dict[str, str] = {
     "header_shortcut.md": "python -m benchmarks.header_shortcut",
     "feature_models.md": "python -m benchmarks.compare_features",
+    "feature_extraction.md": "python -m benchmarks.compare_features",
     "cnn_models.md": "python -m benchmarks.compare_cnn",
+    "bench_cnn.md": "python -m benchmarks.bench_cnn",
     "batch.md": "python -m benchmarks.bench_batch",
-    "digitize.md": "python -m benchmarks.bench_digitize",
-    "reference_sheets.md": "python -m benchmarks.bench_reference_sheets",
+    "bench_digitize.md": "python -m benchmarks.bench_digitize",
+    "bench_front_stages.md": "python -m benchmarks.bench_front_stages",
+    "bench_reference_sheets.md": "python -m benchmarks.bench_reference_sheets",
+    "bench_synth.md": "python -m benchmarks.bench_synth",
 }
 
 
-def _missing_result(match: re.Match[str]) -> str:
+def _include_result(match: re.Match[str]) -> str:
+    """The results file, headings demoted two levels (it sits under a page's ``##``)."""
     rel = match.group(1)
-    if (ROOT / rel).is_file():
-        return match.group(0)
-    name = Path(rel).name
-    cmd = RESULT_COMMANDS.get(name, "python -m benchmarks.study")
-    return (f'!!! note "Not generated yet"\n    `{rel}` is written by `{cmd}` '
-            "(or `python -m benchmarks.study`); it is absent from this build.\n")
+    path = ROOT / rel
+    if not path.is_file():
+        cmd = RESULT_COMMANDS.get(path.name, "python -m benchmarks.study")
+        return (f'!!! note "Not generated yet"\n    `{rel}` is written by `{cmd}` '
+                "(or `python -m benchmarks.study`); it is absent from this build.\n")
+    lines, fenced = [], False
+    for line in path.read_text("utf-8").splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        if not fenced and re.match(r"#{1,4} ", line):
+            line = "##" + line
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def _module_exists(dotted: str) -> bool:
@@ -76,7 +91,7 @@ def _features_table() -> str:
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     """Apply the three substitutions above to every page."""
-    markdown = _SNIPPET.sub(_missing_result, markdown)
+    markdown = _SNIPPET.sub(_include_result, markdown)
     markdown = _API.sub(_missing_module, markdown)
     if "<!-- FEATURES_TABLE -->" in markdown:
         markdown = markdown.replace("<!-- FEATURES_TABLE -->", _features_table())

@@ -60,7 +60,8 @@ def _import_keras() -> Any:
 
 
 def build_model(backbone: str, input_shape: tuple[int, int, int], n_classes: int, *,
-                alpha: float = 1.0, weights: str | None = None, dropout: float = 0.2) -> Any:
+                alpha: float = 1.0, weights: str | None = None, dropout: float = 0.2,
+                bn_momentum: float | None = 0.9) -> Any:
     """Build an uncompiled Keras classifier: scaling, backbone, pooling, dropout, softmax.
 
     The model takes float32 images with values in [0, 255] (shape
@@ -79,6 +80,11 @@ def build_model(backbone: str, input_shape: tuple[int, int, int], n_classes: int
         ``None`` trains from scratch; ``"imagenet"`` downloads the backbone's
         ImageNet weights; a path loads weights of the whole model afterwards.
     dropout : float, default 0.2
+    bn_momentum : float or None, default 0.9
+        Momentum of every BatchNormalization layer's moving statistics when
+        training from scratch (MobileNetV2's own 0.999 needs thousands of steps
+        to converge, and the inference-mode network then outputs one class).
+        ``None`` keeps the backbone's value.
 
     Raises
     ------
@@ -108,13 +114,10 @@ def build_model(backbone: str, input_shape: tuple[int, int, int], n_classes: int
                 f"{exc}); this machine is probably offline. Use weights=None to train from "
                 "scratch, or put the weights file in ~/.keras/models/") from exc
         raise
-    if weights != "imagenet":
-        # From scratch, MobileNetV2's BN momentum (0.999) would leave the moving
-        # statistics near their initial values after a few hundred steps, and the
-        # inference-mode network would output one class: use 0.9 (EfficientNetV2's).
+    if weights != "imagenet" and bn_momentum is not None:
         for layer in base.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = 0.9
+                layer.momentum = float(bn_momentum)
     x = base(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -185,6 +188,8 @@ class CNNPredictor(BasePredictor):
     validation_fraction : float, default 0.15
         Fraction of the training groups held out for early stopping (a
         grouped, stratified split). 0 disables early stopping.
+    bn_momentum : float, default 0.9
+        BatchNormalization momentum when training from scratch (see :func:`build_model`).
     patience : int, default 6
         Epochs without validation-loss improvement before stopping; the best
         epoch's weights are restored.
@@ -218,7 +223,8 @@ class CNNPredictor(BasePredictor):
                  weights: str | None = None, epochs: int = 30, batch_size: int = 16,
                  learning_rate: float = 1e-3, augmentation: Augmentation | None = DEFAULT_AUGMENTATION,
                  class_weight: str | None = "balanced", validation_fraction: float = 0.15,
-                 patience: int = 6, deduplicate: bool = True, paper_protocol: bool = False,
+                 patience: int = 6, bn_momentum: float = 0.9, deduplicate: bool = True,
+                 paper_protocol: bool = False,
                  checkpoint_path: str | None = None, seed: int = 0, verbose: int = 0) -> None:
         self.backbone = backbone
         self.input = input
@@ -232,6 +238,7 @@ class CNNPredictor(BasePredictor):
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.bn_momentum = bn_momentum
         self.deduplicate = deduplicate
         self.paper_protocol = paper_protocol
         self.checkpoint_path = checkpoint_path
@@ -332,7 +339,8 @@ class CNNPredictor(BasePredictor):
     def _new_model(self, resume_from: str | os.PathLike[str] | None) -> Any:
         keras = _import_keras()
         model = build_model(self.backbone, (*self.image_size_, 3), len(self.classes_),
-                            alpha=float(self.alpha), weights=self.weights)
+                            alpha=float(self.alpha), weights=self.weights,
+                            bn_momentum=self.bn_momentum)
         if resume_from is not None:
             p = Path(resume_from)
             if p.suffix == ".keras":
@@ -380,7 +388,8 @@ class CNNPredictor(BasePredictor):
         elif self.checkpoint_path:
             callbacks.append(keras.callbacks.ModelCheckpoint(os.fspath(self.checkpoint_path)))
         hist = self.model_.fit(train_ds, validation_data=val_ds, epochs=int(self.epochs),
-                               callbacks=callbacks, verbose=int(self.verbose))
+                               callbacks=callbacks, verbose=int(self.verbose),
+                               shuffle=False)  # the dataset shuffles (seeded)
         out = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         out["epoch_time_s"] = callbacks[0].times
         return out
@@ -491,13 +500,18 @@ def _register_models() -> None:
         from .base import register_model
     except ImportError:  # pragma: no cover - older base without the model registry
         return
+    # the settings of benchmarks/compare_cnn.py (2-core CPU budget; raise epochs on a GPU)
+    sheet = {"image_size": (160, 272), "epochs": 20, "patience": 8, "learning_rate": 2e-3}
+    leads = {"input": "leads", "image_size": (64, 112), "batch_size": 64,
+             "learning_rate": 2e-3}
     recipes: dict[str, dict[str, Any]] = {
-        "mobilenet_v2": {"backbone": "mobilenet_v2"},
-        "mobilenet_v2-leads": {"backbone": "mobilenet_v2", "input": "leads"},
-        "efficientnet_v2_b0": {"backbone": "efficientnet_v2_b0", "epochs": 15},
-        "efficientnet_v2_b0-leads": {"backbone": "efficientnet_v2_b0", "input": "leads",
-                                     "epochs": 12},
-        "mobilenet_v2-paper": {"backbone": "mobilenet_v2", "paper_protocol": True},
+        "mobilenet_v2": {"backbone": "mobilenet_v2", **sheet},
+        "mobilenet_v2-leads": {"backbone": "mobilenet_v2", **leads, "epochs": 8, "patience": 4},
+        "efficientnet_v2_b0": {"backbone": "efficientnet_v2_b0", **sheet, "epochs": 12,
+                               "patience": 6},
+        "efficientnet_v2_b0-leads": {"backbone": "efficientnet_v2_b0", **leads, "epochs": 6,
+                                     "patience": 3},
+        "mobilenet_v2-paper": {"backbone": "mobilenet_v2", **sheet, "paper_protocol": True},
     }
     for name, base_kw in recipes.items():
         def factory(_kw: dict[str, Any] = base_kw, **kwargs: Any) -> CNNPredictor:

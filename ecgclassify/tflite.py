@@ -62,10 +62,9 @@ def tflite_bytes(model: Any, input_hw: tuple[int, int], quantization: str = "flo
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise MissingDependencyError("exporting to TFLite needs TensorFlow") from exc
 
-    spec = tf.TensorSpec([None, *input_hw, 3], tf.float32, name="image")
-    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [serve.get_concrete_function()], model)
+    # from_keras_model freezes the weights; a tf.function over a Keras 3 model keeps
+    # resource variables that the LiteRT runtime reads as uninitialized (NaN).
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]

@@ -359,18 +359,26 @@ def _pool_results(todo: Sequence[str], task: Task, jobs: int) -> Iterator[FileRe
                                            "file (killed, out of memory or a crash)")
 
 
+def _mp_context() -> Any:
+    """A fork server that imported the pipeline once (workers start in ms), else spawn."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["ecgdigitize.convert", "ecgdigitize.pipeline"])
+    return ctx
+
+
 def _pool_pass(todo: Sequence[str], task: Task,
                jobs: int) -> Generator[FileResult, None, list[str]]:
     """Yield results; return the files in flight when a worker died (the suspects)."""
-    import multiprocessing as mp
-
     pending = deque(todo)
     suspects: list[str] = []
-    with single_thread_env():  # spawned workers start with one BLAS/OpenMP thread
+    with single_thread_env():  # workers (and the fork server) start with one BLAS thread
         while pending:
-            pool = cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
-                                          initializer=worker_init,
-                                          initargs=(os.getpid(),))
+            pool = cf.ProcessPoolExecutor(jobs, mp_context=_mp_context(),
+                                          initializer=worker_init, initargs=(os.getpid(),))
             inflight: dict[cf.Future[FileResult], str] = {}
             clean = False
             try:

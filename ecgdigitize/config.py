@@ -73,6 +73,9 @@ class DigitizeConfig:
         crosses in each pixel column: "midpoint" takes each run's middle;
         "hybrid" the middle, the run's extreme at apexes and nadirs, and the
         row-by-row centre of steep strokes (sharp QRS kept).
+    drop_labels : bool, default True
+        Remove ink blobs lying wholly inside each panel's label zone (lead
+        names) before tracing.
     max_gap_s : float, default 0.08
         Gaps without ink longer than this stay NaN; shorter ones are interpolated.
     min_quality : float, default 0.35
@@ -97,6 +100,7 @@ class DigitizeConfig:
     slope_cost: float = 0.01
     prior_weight: float = 6.0
     peak_mode: str = "hybrid"
+    drop_labels: bool = True
     max_gap_s: float = 0.08
     min_quality: float = 0.35
 

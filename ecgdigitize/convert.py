@@ -380,24 +380,25 @@ def limit_threads() -> None:
         threadpool_limits(1)
 
 
-def worker_init(parent_pid: int | None = None) -> None:
+def worker_init(driver_pid: int | None = None) -> None:
     """Initializer of batch worker processes: one thread, SIGINT left to the driver.
 
-    With ``parent_pid``, the worker exits as soon as that driver process is
-    gone (a killed driver must not leave workers behind, blocked forever).
+    With ``driver_pid``, the worker exits as soon as that process is gone: a
+    killed driver must not leave workers (and a fork server that lives as long
+    as they do) behind, blocked forever on their task queue.
     """
+    import threading
+
     # Ctrl-C reaches the whole process group; the driver decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads()
-    if parent_pid is not None:
-        import threading
-
-        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True,
-                         name="ecgdigitize-parent-watch").start()
+    if driver_pid is not None:
+        threading.Thread(target=_exit_with_driver, args=(driver_pid,), daemon=True,
+                         name="ecgdigitize-driver-watch").start()
 
 
-def _exit_with_parent(parent_pid: int, period_s: float = 0.5) -> None:
-    while os.getppid() == parent_pid:
+def _exit_with_driver(driver_pid: int, period_s: float = 0.5) -> None:
+    while _pid_alive(driver_pid):
         time.sleep(period_s)
     os._exit(1)  # the driver died: its temp folders are removed by the next run
 

@@ -114,10 +114,10 @@ def _rotation_from_ink(img: np.ndarray, max_deg: float = 15.0) -> float:
 def detect_page_orientation(rgb: np.ndarray) -> int:
     """Quarter turns present in the image: 0, 90, 180 or 270 degrees CCW.
 
-    Traces run along the printed rows, so the ink's row profile is far
-    peakier than its column profile on an upright or upside-down sheet
-    (call it on a deskewed image); when both are alike (12x1 sheets), a
-    portrait image is taken to be a landscape sheet on its side. Up and down are told apart
+    ECG sheets are landscape, so a clearly portrait image is a sheet on its
+    side; for squarish images the traces decide (they run along the printed
+    rows, so the ink's row profile is peakier than its column profile; call
+    it on a deskewed image). Up and down are told apart
     by where the ink sits around each row's baseline: R waves and the
     calibration pulses rise above it.
 
@@ -143,8 +143,12 @@ def detect_page_orientation(rgb: np.ndarray) -> int:
     """
     small, _ = _shrink(np.asarray(rgb), 1400)
     ink = ink_mask(small).astype(np.uint8)
-    ratio = _peakiness(ink.sum(axis=1)) / max(_peakiness(ink.sum(axis=0)), 1e-9)
-    if ratio < 1 / 1.4 or (ratio < 1.4 and ink.shape[0] > ink.shape[1]):
+    h, w = ink.shape
+    if max(h, w) >= 1.15 * min(h, w):  # paper sheets are landscape: the aspect ratio decides
+        on_side = h > w
+    else:
+        on_side = _peakiness(ink.sum(axis=0)) > _peakiness(ink.sum(axis=1))
+    if on_side:
         # page on its side: turn it back to landscape, then test up/down
         return 90 if _upright_score(np.rot90(ink, k=-1)) >= 0 else 270
     return 0 if _upright_score(ink) >= 0 else 180
@@ -160,13 +164,18 @@ def _peakiness(profile: np.ndarray) -> float:
 def _upright_score(ink: np.ndarray) -> float:
     """Positive for an upright sheet, negative for one upside down.
 
-    Calibration pulses (rectangles joined at the top, at the left of the
-    rows) decide when present; otherwise the ink rising above the row
+    Calibration pulses (rectangles joined at the top, at the start of the
+    rows, i.e. near the left end of the ink) decide when present; otherwise the ink rising above the row
     baselines (R waves) is weighed against the ink falling below them.
     """
     h, w = ink.shape
-    boxes = find_pulse_boxes(ink.astype(bool), min_height_px=max(8, int(0.025 * h)))
-    votes = sum(1 if b[4] and b[0] < w / 2 else -1 if not b[4] and b[0] > w / 2 else 0
+    cols = np.flatnonzero(ink.any(axis=0))
+    if len(cols) == 0:
+        return 0.0
+    left, right = cols[0] + 0.08 * np.ptp(cols), cols[-1] - 0.08 * np.ptp(cols)
+    boxes = find_pulse_boxes(ink.astype(bool), min_height_px=max(8, int(0.025 * h)),
+                             width_ratio=(0.08, 0.8))
+    votes = sum(1 if b[4] and b[0] < left else -1 if not b[4] and b[2] > right else 0
                 for b in boxes)
     if votes:
         return float(votes) * 1e9

@@ -98,10 +98,13 @@ def ink_mask(rgb: np.ndarray, *, threshold: float = 0.4) -> np.ndarray:
     16
     """
     value = _value(rgb)
-    paper = _paper_level(value)
-    ink = value < threshold * paper
-    neighbours = cv2.boxFilter(ink.astype(np.uint8), cv2.CV_16U, (3, 3), normalize=False)
-    return ink & (neighbours >= 2)
+    return _ink_from_value(value, _paper_level(value), threshold)
+
+
+def _ink_from_value(value: np.ndarray, paper: float, threshold: float = 0.4) -> np.ndarray:
+    ink = (value < threshold * paper).astype(np.uint8)
+    neighbours = cv2.boxFilter(ink, cv2.CV_8U, (3, 3), normalize=False)
+    return (ink > 0) & (neighbours >= 2)
 
 
 def grid_mask(rgb: np.ndarray) -> np.ndarray:
@@ -125,19 +128,19 @@ def grid_mask(rgb: np.ndarray) -> np.ndarray:
     (True, 0.0)
     """
     img = np.asarray(rgb)
-    value = _value(img).astype(np.float32)
-    paper = max(float(_paper_level(value)), 1.0)
-    darkness = np.clip((paper - value) / paper, 0.0, 1.0)
-    if img.ndim == 3:
-        r, g, b = cv2.split(np.ascontiguousarray(img))
-        lo = cv2.min(cv2.min(r, g), b).astype(np.float32)
-        chroma = np.clip((value - lo) / 80.0, 0.0, 1.0)
-        darkness = np.maximum(darkness * 3.0, chroma)
-    else:
-        darkness = darkness * 3.0
-    out = np.minimum(darkness, 1.0)
-    out[value < 0.4 * paper] = 0.0  # ink
-    return out.astype(np.float32)
+    value, lo = _channels(img)
+    return _grid_u8(value, lo, _paper_level(value)).astype(np.float32) / 255.0
+
+
+def _grid_u8(value: np.ndarray, lo: np.ndarray, paper: float) -> np.ndarray:
+    """:func:`grid_mask` scaled to 0..255 as uint8, from the brightest and darkest channels."""
+    paper = max(float(paper), 1.0)
+    shade = cv2.subtract(np.full_like(value, min(round(paper), 255)), value)
+    out = cv2.convertScaleAbs(shade, alpha=3.0 * 255.0 / paper)   # saturates at 255
+    chroma = cv2.convertScaleAbs(cv2.subtract(value, lo), alpha=255.0 / 80.0)
+    out = cv2.max(out, chroma)
+    out[value < 0.4 * paper] = 0  # ink
+    return out
 
 
 def detect_grid(rgb: np.ndarray, *, config: Any = None) -> GridSpec:
@@ -267,13 +270,15 @@ def _comb_scores(prof: np.ndarray, step: float, cands: np.ndarray, f_min: float,
                  f_max: float) -> np.ndarray:
     """Mean clipped peak height at the first 8 harmonics of each candidate frequency
     (scaled down when fewer than 3 fit below the Nyquist frequency)."""
-    scores = np.zeros(len(cands))
-    for i, f in enumerate(cands):
-        ks = np.arange(1, min(8, int(f_max / f)) + 1)
-        if len(ks) and f >= f_min:
-            vals = np.clip(prof[np.round(ks * f / step).astype(int)], 0, 6)
-            scores[i] = vals.mean() * min(1.0, len(ks) / 3)  # 1-2 harmonics prove little
-    return scores
+    ks = np.arange(1, 9)
+    n_harm = np.minimum(8, np.floor(f_max / cands)).astype(int)
+    idx = np.round(np.outer(cands, ks) / step).astype(int)
+    valid = ks[None, :] <= n_harm[:, None]
+    vals = np.where(valid, np.clip(prof[np.minimum(idx, len(prof) - 1)], 0, 6), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = vals.sum(axis=1) / n_harm
+    scores = np.where((n_harm > 0) & (cands >= f_min), mean * np.minimum(1.0, n_harm / 3), 0.0)
+    return np.nan_to_num(scores)
 
 
 def _whitened_log_spectrum(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -543,11 +548,15 @@ def _page_scale(width: int, height: int) -> float | None:
 
 def _value(rgb: np.ndarray) -> np.ndarray:
     """Brightest channel (HSV value) of each pixel."""
-    img = np.asarray(rgb)
+    return _channels(np.asarray(rgb))[0]
+
+
+def _channels(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Brightest and darkest channel of each pixel (uint8)."""
     if img.ndim != 3:
-        return img
+        return img, img
     r, g, b = cv2.split(np.ascontiguousarray(img))
-    return cv2.max(cv2.max(r, g), b)
+    return cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b)
 
 
 def _paper_level(value: np.ndarray) -> float:

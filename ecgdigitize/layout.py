@@ -164,17 +164,21 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
     rows = _find_rows(ink, box, ppm_y)
     n_want = None if layout is None else LAYOUT_SHAPES[layout][0] + len(LAYOUT_SHAPES[layout][2])
     rows = _select_rows(rows, n_want)
-    dark = 255 - _brightest(img)
-    pulses = _find_pulses(ink, dark, rows, ppm_x, ppm_y, speed_mm_per_s, gain_mm_per_mv)
-    baselines = [p.baseline_y_px if p is not None else r.y for r, p in zip(rows, pulses, strict=True)]
+    value = _brightest(img)
+    # faint or blurred thin strokes (pulses, separators): a looser ink threshold
+    loose = ink_mask(img, threshold=0.6)
+    pulses = _find_pulses(loose, 255 - value, rows, ppm_x, ppm_y, speed_mm_per_s,
+                          gain_mm_per_mv)
+    baselines = [p.baseline_y_px if p is not None else r.y
+                 for r, p in zip(rows, pulses, strict=True)]
     rows = [_Row(b, r.strength, r.coverage) for r, b in zip(rows, baselines, strict=True)]
     row_len = _DURATION_S * speed_mm_per_s * ppm_x
     x_start = _trace_start(ink, rows, pulses, box, ppm_x)
-    name = layout or _name_layout(ink, rows, x_start, row_len, ppm_x, ppm_y)
+    name = layout or _name_layout(loose, rows, x_start, row_len, ppm_x, ppm_y)
     n_grid_rows, n_cols, _ = LAYOUT_SHAPES[name]
     if n_cols > 1:
-        x_start, row_len = _snap_to_separators(ink, rows[:n_grid_rows], x_start, row_len, n_cols,
-                                               ppm_x, ppm_y)
+        x_start, row_len = _snap_to_separators(loose, rows[:n_grid_rows], x_start, row_len,
+                                               n_cols, ppm_x, ppm_y)
     if rhythm_leads is None and name == "3x4+1":
         rhythm_leads = (_read_rhythm_label(ink, baselines[-1], x_start, ppm_x, ppm_y),)
     cells = panel_cells(name, lead_order=lead_order, rhythm_leads=rhythm_leads)
@@ -250,19 +254,28 @@ def _refine_peak(profile: np.ndarray, i: int) -> float:
 
 
 def _select_rows(rows: list[_Row], n_want: int | None) -> list[_Row]:
-    """Keep the rows of a known layout size: the strongest ``n`` (in top-down order)."""
-    n = len(rows)
-    if n_want is None:
-        if n in (3, 4, 6, 12):
-            n_want = n
-        elif n < 3:
-            raise LayoutNotFoundError(f"found {n} trace row(s); every layout has at least 3")
-        else:
-            n_want = max(k for k in (3, 4, 6, 12) if k <= n)
-    if n < n_want:
-        raise LayoutNotFoundError(f"found {n} trace row(s); the layout needs {n_want}")
-    keep = sorted(sorted(range(n), key=lambda i: -rows[i].strength * rows[i].coverage)[:n_want])
-    return [rows[i] for i in keep]
+    """The evenly spaced run of trace rows of a layout (largest plausible count first).
+
+    Printed rows share one pitch (the isoelectric lines found here wander
+    around it with the signal's offset, hence the loose tolerance), so text
+    lines or rules picked up above or below the traces are left out; among runs of the same size the one with
+    the most ink wins.
+    """
+    sizes = [n_want] if n_want is not None else [n for n in (12, 6, 4, 3) if n <= len(rows)]
+    for n in sizes:
+        best, best_score = None, -1.0
+        for start in range(len(rows) - n + 1):
+            run = rows[start:start + n]
+            gaps = np.diff([r.y for r in run])
+            if len(gaps) and np.ptp(gaps) > 0.45 * np.median(gaps):
+                continue
+            score = float(sum(r.strength * r.coverage for r in run))
+            if score > best_score:
+                best, best_score = run, score
+        if best is not None:
+            return best
+    need = f"the layout needs {n_want}" if n_want is not None else "every layout has at least 3"
+    raise LayoutNotFoundError(f"found {len(rows)} evenly spaced trace row(s); {need}")
 
 
 def _brightest(img: np.ndarray) -> np.ndarray:
@@ -371,34 +384,17 @@ def _snap_to_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: f
             if x is not None:
                 found.setdefault(k, []).append(x)
     enough = {k: float(np.median(v)) for k, v in found.items() if len(v) >= max(1, len(rows) / 2)}
-    if len(enough) >= 2:
-        ks = np.array(sorted(enough))
-        b, a = np.polyfit(ks, [enough[k] for k in ks], 1)
+    if not enough:
+        return x0, row_len
+    # separators agree on the start; a QRS stroke next to one does not
+    starts = {k: x - k * row_len / n_cols for k, x in enough.items()}
+    centre = float(np.median(list(starts.values())))
+    good = sorted(k for k, v in starts.items() if abs(v - centre) < 1.0 * ppm_x)
+    if len(good) >= 2:
+        b, a = np.polyfit(good, [enough[k] for k in good], 1)
         if abs(b * n_cols / row_len - 1) < 0.03:
             return float(a), float(b * n_cols)
-    if len(enough) == 1:
-        k, x = next(iter(enough.items()))
-        return x - k * row_len / n_cols, row_len
-    return x0, row_len
-
-
-def _separator_x(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float,
-                 search_mm: float = 1.5) -> float | None:
-    """Centre of a straight vertical bar (at least 4.5 mm of ink) crossing row ``y`` near ``x``."""
-    yi, xi = round(y), round(x)
-    half = round(6 * ppm_y)
-    lo = max(xi - round(search_mm * ppm_x), 0)
-    hi = min(xi + round(search_mm * ppm_x) + 1, ink.shape[1])
-    win = ink[max(yi - half, 0):yi + half + 1, lo:hi]
-    if win.size == 0:
-        return None
-    fill = win.mean(axis=0)
-    if fill.max() * win.shape[0] < 4.5 * ppm_y:
-        return None
-    on = np.flatnonzero(fill >= 0.9 * fill.max())
-    j = int(np.argmax(fill))
-    run = on[np.abs(on - j) <= 2]  # the bar's own columns
-    return lo + float(run.mean())
+    return float(np.median([starts[k] for k in good])), row_len
 
 
 def _name_layout(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, ppm_x: float,
@@ -412,6 +408,40 @@ def _name_layout(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, p
     half_low = np.mean([_separator_at(ink, r.y, x0 + 0.5 * row_len, ppm_x, ppm_y)
                         for r in rows[3:]])
     return "3x4+3" if quarter > 0.5 and quarter > half_low else "6x2"
+
+
+def _separator_x(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float,
+                 search_mm: float = 1.5) -> float | None:
+    """Centre of a straight vertical bar (at least 4.5 mm of ink) crossing row ``y`` near ``x``."""
+    yi, xi = round(y), round(x)
+    half = round(6 * ppm_y)
+    lo = max(xi - round(search_mm * ppm_x), 0)
+    hi = min(xi + round(search_mm * ppm_x) + 1, ink.shape[1])
+    win = ink[max(yi - half, 0):yi + half + 1, lo:hi]
+    if win.size == 0:
+        return None
+    win = cv2.morphologyEx(win.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 1), np.uint8)) > 0
+    runs = _longest_runs(win)
+    if runs.max() < 4.5 * ppm_y:
+        return None
+    on = np.flatnonzero(runs >= 4.5 * ppm_y)
+    # the bar nearest the expected place; it must be thin (a straight line, not a slanted wave)
+    groups = np.split(on, np.flatnonzero(np.diff(on) > 1) + 1)
+    thin = [g for g in groups if len(g) <= max(3, 0.6 * ppm_x)]
+    if not thin:
+        return None
+    best = min(thin, key=lambda g: abs(lo + g.mean() - x))
+    return lo + float(best.mean())
+
+
+def _longest_runs(win: np.ndarray) -> np.ndarray:
+    """Longest vertical run of True in each column."""
+    out = np.zeros(win.shape[1])
+    run = np.zeros(win.shape[1])
+    for row in win:
+        run = np.where(row, run + 1, 0)
+        out = np.maximum(out, run)
+    return out
 
 
 def _separator_at(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float) -> float:

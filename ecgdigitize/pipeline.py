@@ -30,7 +30,7 @@ from .errors import ConfigurationError, NoTracesFoundError
 from .io import ImageSource, load_image
 from .record import STANDARD_LEADS
 from .result import Calibration, DigitizedECG, Panel
-from .traces import TraceSet, extract_traces, ink_darkness, ink_mask
+from .traces import TraceSet, drop_labels, extract_traces, ink_darkness, ink_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     from .grid import GridSpec
@@ -124,20 +124,21 @@ def digitize(image: ImageSource, *, fs: float | None = None,
         layout = find_layout(rect.image, grid, speed_mm_per_s=cfg.speed_mm_per_s,
                              gain_mm_per_mv=cfg.gain_mm_per_mv or 10.0, layout=cfg.layout)
     calibration = _calibration(grid, layout, cfg)
-    result = digitize_panels(rect.image, layout.panels, calibration, config=cfg,
-                             layout_name=layout.name, name=name or _stem(image), clock=clock)
+    result = _trace_and_calibrate(rect.image, layout.panels, calibration, cfg,
+                                  layout.name, name or _stem(image), clock)
     notes = list(result.warnings)
     if grid.source != "grid":
         notes.append(f"scale from the {grid.source}, not from a grid")
+    _warn(notes)
     return replace(result, rotation_deg=float(rect.rotation_deg), transform=rect.transform,
                    warnings=tuple(notes), source=_source(image),
                    extras={**result.extras, "grid": grid, "orientation_deg": rect.orientation,
-                           "layout_confidence": float(getattr(layout, "confidence", np.nan))})
+                           "layout_confidence": float(layout.confidence)})
 
 
 def digitize_panels(image: ImageSource, panels: Sequence[Panel], calibration: Calibration, *,
                     config: DigitizeConfig | None = None, layout_name: str = "unknown",
-                    name: str = "ecg", clock: _Clock | None = None) -> DigitizedECG:
+                    name: str = "ecg") -> DigitizedECG:
     """Digitize a working image whose panels and scale are known.
 
     Parameters
@@ -175,15 +176,30 @@ def digitize_panels(image: ImageSource, panels: Sequence[Panel], calibration: Ca
     >>> res.signal.shape, min(res.quality.values()) > 0.9
     ((5000, 12), True)
     """
-    cfg = config or DigitizeConfig()
-    clock = clock or _Clock()
-    rgb = load_image(image, max_pixels=cfg.max_pixels)
+    cfg = _config(config, None)
+    result = _trace_and_calibrate(load_image(image, max_pixels=cfg.max_pixels), panels,
+                                  calibration, cfg, layout_name, name, _Clock())
+    _warn(result.warnings)
+    return result
+
+
+def _warn(notes: Sequence[str]) -> None:
+    for note in notes:
+        warnings.warn(note, DigitizationWarning, stacklevel=3)
+
+
+def _trace_and_calibrate(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
+                         cfg: DigitizeConfig, layout_name: str, name: str,
+                         clock: _Clock) -> DigitizedECG:
+    """Traces -> calibrate -> clean on a working image; notes in ``warnings``, not emitted."""
     if len(panels) == 0:
         raise NoTracesFoundError("no lead panels to trace")
     with clock.stage("traces"):
         ppm = float(np.sqrt(calibration.px_per_mm_x * calibration.px_per_mm_y))
         darkness = ink_darkness(rgb, px_per_mm=ppm)
         mask = ink_mask(rgb, px_per_mm=ppm, darkness=darkness)
+        if cfg.drop_labels:
+            mask = drop_labels(mask, panels, px_per_mm=ppm)
         skip = EDGE_SKIP_MM * calibration.px_per_mm_x
         traces = extract_traces(mask, panels, config=cfg, darkness=darkness,
                                 x_ranges_px=[_x_range(p, panels, skip) for p in panels])
@@ -198,8 +214,6 @@ def digitize_panels(image: ImageSource, panels: Sequence[Panel], calibration: Ca
         raise NoTracesFoundError("no ECG lead could be recovered from the sheet")
     with clock.stage("clean"):
         signal = _clean(signal, cfg)
-    for note in notes:
-        warnings.warn(note, DigitizationWarning, stacklevel=2)
     return DigitizedECG(
         signal=signal, fs=cfg.fs, lead_names=STANDARD_LEADS, name=name,
         lead_info=_lead_info(panels, quality), layout=layout_name, calibration=calibration,

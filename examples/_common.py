@@ -16,11 +16,17 @@ REFERENCE_SHEET = (ROOT / "data" / "ecg-images" / "Normal Person ECG Images (284
                    / "Normal(1).jpg")
 
 
+#: Default folder of the examples' working files (sheets, records, caches, models); git-ignored.
+WORK = ROOT / "out" / "examples"
+
+
 def parser(doc: str | None, default_out: Path = DOCS_IMG) -> argparse.ArgumentParser:
-    """An argument parser with the ``--out`` folder every example takes."""
+    """An argument parser with the ``--out`` (figures) and ``--work`` (other files) folders."""
     p = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
     p.add_argument("--out", type=Path, default=default_out,
-                   help=f"output folder (default {default_out.relative_to(ROOT)})")
+                   help=f"folder of the figures (default {default_out.relative_to(ROOT)})")
+    p.add_argument("--work", type=Path, default=WORK,
+                   help=f"folder of the working files (default {WORK.relative_to(ROOT)})")
     return p
 
 

@@ -1,8 +1,8 @@
 """Convert a folder of sheets to WFDB with the batch API, then read every record back.
 
 Renders ``--n`` sheets (simulated ECGs in several layouts) into
-``<out>/batch/sheets/``, converts them with
-:func:`ecgdigitize.batch.digitize_many` into ``<out>/batch/wfdb/`` (resumable:
+``<work>/batch/sheets/``, converts them with
+:func:`ecgdigitize.batch.digitize_many` into ``<work>/batch/wfdb/`` (resumable:
 a second run skips what is done, see ``manifest.jsonl``), reads each record
 with ``wfdb.rdrecord`` and plots lead II of every one into ``batch_to_wfdb.png``.
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ecgdigitize.batch import digitize_many, find_inputs
 
-    sheets, out = args.out / "batch" / "sheets", args.out / "batch" / "wfdb"
+    sheets, out = args.work / "batch" / "sheets", args.work / "batch" / "wfdb"
     sheets.mkdir(parents=True, exist_ok=True)
     for i in range(args.n):
         layout = LAYOUTS[i % len(LAYOUTS)]

@@ -8,8 +8,8 @@ and cross-validates the three feature predictors (``features-logreg``,
 tiny MobileNetV2 (needs TensorFlow, minutes on a CPU). The set is far too
 small and too easy for the numbers to mean anything clinically: it shows the
 mechanics. The measured comparison on the reference sheets is in
-``docs/benchmarks.md``. Writes ``compare_predictors.md`` and
-``compare_predictors.png`` to ``--out``.
+``docs/benchmarks.md``. Writes ``compare_predictors.png`` to ``--out``, and
+the sheets, the digitization cache and ``compare_predictors.md`` to ``--work``.
 
 Run: ``python -m examples.compare_predictors [--per-class 8] [--cnn]`` (about 1 min; more with --cnn).
 """
@@ -55,14 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cnn", action="store_true", help="also a tiny MobileNetV2 (TensorFlow)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
 
     from ecgclassify.base import CLASS_NAMES, make_predictor
     from ecgclassify.evaluation import cross_validate_predictors
 
     t0 = time.perf_counter()
-    paths, labels = render_set(args.out / "compare" / "sheets", args.per_class)
+    paths, labels = render_set(args.work / "compare" / "sheets", args.per_class)
     print(f"rendered {len(paths)} sheets in {time.perf_counter() - t0:.1f} s")
-    cache = str(args.out / "compare" / "cache")
+    cache = str(args.work / "compare" / "cache")
     models = {name: make_predictor(name, cache_dir=cache, verbose=False)
               for name in ("features-logreg", "features-rf", "features-hgb")}
     if args.cnn:
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cross-validated {len(models)} models in {time.perf_counter() - t0:.1f} s")
     table = res.to_markdown()
     print(table)
-    md = args.out / "compare_predictors.md"
+    md = args.work / "compare_predictors.md"
     md.write_text(table, encoding="utf-8")
 
     summary = res.summary()

@@ -3,7 +3,7 @@
 Without an argument a simulated 12-lead ECG is drawn on a 3x4+1 sheet (with
 its exact truth, so the SNR is printed too); with a path, your own sheet is
 digitized. Writes ``digitize_overlay.png`` (the recovered signal drawn back on
-the sheet, and lead II as a plot) and ``<name>.hea/.dat`` (WFDB) to ``--out``.
+the sheet, and lead II as a plot) to ``--out`` and ``<name>.hea/.dat`` (WFDB) to ``--work``.
 
 Run: ``python -m examples.digitize_overlay [SHEET] [--out docs/img/examples]`` (a few seconds).
 """
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("sheet", nargs="?", help="a sheet image or PDF (default: a rendered sheet)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
 
     from ecgdigitize import load_image
     from ecgdigitize.convert import draw_overlay
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ax[1].set_ylabel("mV")
     ax[1].legend(loc="upper right", fontsize=8)
     png = save_figure(fig, args.out / "digitize_overlay.png")
-    hea = result.to_wfdb(args.out, record_name=name)
+    hea = result.to_wfdb(args.work, record_name=name)
     print(f"wrote {png} ({png.stat().st_size // 1024} KB) and {hea}")
     return 0
 

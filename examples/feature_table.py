@@ -2,9 +2,9 @@
 
 Simulates a 10 s 12-lead ECG, draws it on a 3x4+1 sheet, digitizes the sheet,
 and computes :func:`ecgclassify.features.extract_features` on both the true
-record and the digitized one. Writes ``feature_table.md`` (every feature, with
-unit, true and digitized value) and ``feature_table.png`` (lead II with its R
-peaks, and the global features side by side) to ``--out``.
+record and the digitized one. Writes ``feature_table.png`` (lead II with its R
+peaks, and the global features side by side) to ``--out`` and
+``feature_table.md`` (every feature, with unit, true and digitized value) to ``--work``.
 
 Run: ``python -m examples.feature_table [--out docs/img/examples]`` (about 10 s).
 """
@@ -47,6 +47,7 @@ def feature_markdown(truth: dict[str, float], digitized: dict[str, float]) -> st
 def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__).parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
 
     import neurokit2 as nk
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")  # NeuroKit2's own warnings on short segments
         truth = extract_features(sheet.truth.reference)
         digitized = extract_features(result)
-    md = args.out / "feature_table.md"
+    md = args.work / "feature_table.md"
     md.write_text(feature_markdown(truth, digitized), encoding="utf-8")
     print(f"{len(feature_names())} features; finite: true {np.isfinite(list(truth.values())).sum()}"
           f", digitized {np.isfinite(list(digitized.values())).sum()}")

@@ -52,7 +52,7 @@ def figure_grid(rgb: np.ndarray, result: Any) -> Any:
     sub = np.log1p(spec[cy - hy: cy + hy + 1, cx - hx: cx + hx + 1])
     fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
     y0, x0 = rgb.shape[0] // 3, rgb.shape[1] // 3
-    zoom = int(round(25 * ppm)) if np.isfinite(ppm) else 200
+    zoom = round(25 * ppm) if np.isfinite(ppm) else 200
     ax[0].imshow(mask[y0:y0 + zoom, x0:x0 + zoom], cmap="gray_r", interpolation="nearest")
     ax[0].set_title(f"grid_mask(), a {zoom}x{zoom} px crop (about 25 mm)")
     ext = [fx[cx - hx], fx[cx + hx], fy[cy + hy], fy[cy - hy]]
@@ -116,6 +116,17 @@ def _zoom_box(result: Any) -> tuple[int, int, int, int]:
     return (max(0, int(box[0])), max(0, int(box[1])), min(w, int(box[2])), min(h, int(box[3])))
 
 
+def _polylines(result: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(x_px, y_px)`` of every traced line (``extras["traces"]``: Trace objects or tuples)."""
+    out = []
+    for item in result.extras.get("traces", ()):
+        if hasattr(item, "x_px"):
+            out.append((np.asarray(item.x_px), np.asarray(item.y_px)))
+        else:
+            out.append((np.asarray(item[-2]), np.asarray(item[-1])))
+    return out
+
+
 def _image_rows(images: list[np.ndarray], titles: list[str], width_in: float = 12.0,
                 extra_rows: int = 0) -> tuple[Any, Any]:
     """A figure of images stacked vertically, each as wide as the figure (plus plot rows)."""
@@ -148,7 +159,7 @@ def figure_traces(rgb: np.ndarray, result: Any) -> Any:
         ["ink_mask() of the working image (black) and the traced centre lines (red)",
          "zoom on the first panel (line width "
          f"{result.extras.get('line_width_px', float('nan')):.1f} px)"])
-    for _lead, xs, ys in result.extras.get("traces", ()):
+    for xs, ys in _polylines(result):
         ax[0].plot(xs, ys, color="tab:red", lw=0.9)
         ax[1].plot(np.asarray(xs) - zx0, np.asarray(ys) - zy0, color="tab:red", lw=1.2)
     ax[1].set_xlim(0, zx1 - zx0)
@@ -198,7 +209,8 @@ def stage_figures(name: str, rgb: np.ndarray, out: Path, truth: Any = None) -> l
     figs = {"1_grid": figure_grid(rgb, result), "2_deskew": figure_deskew(rgb, result),
             "3_panels": figure_panels(rgb, result), "4_traces": figure_traces(rgb, result),
             "5_overlay": figure_overlay(rgb, result, truth)}
-    return [save_figure(fig, out / f"{name}_{key}.png") for key, fig in figs.items()]
+    return [save_figure(fig, out / f"{name}_{key}.png", dpi=72 if key == "5_overlay" else 90,
+                        colours=64) for key, fig in figs.items()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ predictor as one archive, reloads it with :func:`ecgclassify.load_predictor`
 (only ``ai-edge-litert`` is needed for that part) and compares its
 probabilities and latency with the Keras model. With ``--model FILE`` it only
 loads that saved predictor and classifies the sheets. Writes
-``tflite_inference.png`` and ``tiny-cnn-lite.ecgmodel`` to ``--out``.
+``tflite_inference.png`` to ``--out`` and ``tiny-cnn-lite.ecgmodel`` to ``--work``.
 
 Run: ``python -m examples.tflite_inference [--out docs/img/examples]``
 (about 1-2 min on a 2-core CPU: TensorFlow import and training; needs ``[cnn]``).
@@ -47,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10, help="training epochs (10)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
 
     from ecgclassify import CLASS_NAMES, load_predictor
 
-    paths, labels = render_set(args.out / "compare" / "sheets", args.per_class)
+    paths, labels = render_set(args.work / "compare" / "sheets", args.per_class)
     if args.model:
         lite = load_predictor(args.model)
         for path, proba in zip(paths, lite.predict_proba(paths), strict=True):
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     cnn = CNNPredictor(image_size=(96, 160), epochs=args.epochs, batch_size=8,
                        validation_fraction=0.0).fit(paths, labels)
     print(f"trained a tiny MobileNetV2 on {len(paths)} sheets in {time.perf_counter() - t0:.1f} s")
-    saved = args.out / "tiny-cnn-lite.ecgmodel"
+    saved = args.work / "tiny-cnn-lite.ecgmodel"
     export_tflite(cnn, saved)
     lite = load_predictor(saved)  # what a deployment does: no TensorFlow needed from here
     lite16 = export_tflite(cnn, quantization="float16")

@@ -151,7 +151,7 @@ def fitted() -> tuple[object, list[np.ndarray], np.ndarray]:
     X, y = make_sheets(16)
     clf = CNNPredictor(backbone="mobilenet_v2", alpha=0.35, image_size=(64, 96), epochs=4,
                        batch_size=8, learning_rate=3e-3, augmentation=None,
-                       validation_fraction=0.0, seed=0)
+                       validation_fraction=0.0, bn_momentum=0.5, seed=0)
     return clf.fit(X, y), X, y
 
 
@@ -189,10 +189,15 @@ def test_resume_from_checkpoint(fitted: tuple, tmp_path: Path) -> None:
     from ecgclassify.cnn import CNNPredictor
 
     clf, X, y = fitted
-    path = clf.save(tmp_path / "m.ecgmodel")
-    more = CNNPredictor(**{**clf.get_params(), "epochs": 1}).fit(X, y, resume_from=path)
-    # resuming starts from the trained weights: first loss near the end of the first run
-    assert more.history_["loss"][0] < clf.history_["loss"][0]
+    archive = clf.save(tmp_path / "m.ecgmodel")
+    clf.model_.save(tmp_path / "ckpt.keras")
+    expected = clf.predict_proba(X)
+    for source in (archive, tmp_path / "ckpt.keras"):
+        # zero further epochs: the resumed network is exactly the checkpoint
+        resumed = CNNPredictor(**{**clf.get_params(), "epochs": 0}).fit(X, y, resume_from=source)
+        np.testing.assert_allclose(resumed.predict_proba(X), expected, atol=1e-6)
+    fresh = CNNPredictor(**{**clf.get_params(), "epochs": 0, "seed": 7}).fit(X, y)
+    assert np.abs(fresh.predict_proba(X) - expected).max() > 1e-3
 
 
 @pytest.mark.cnn

@@ -26,8 +26,9 @@ def fitted() -> tuple[object, list[np.ndarray], np.ndarray]:
     from ecgclassify.cnn import CNNPredictor
 
     X, y = make_sheets(12, seed=5)
-    clf = CNNPredictor(alpha=0.35, image_size=(64, 96), epochs=2, batch_size=6,
-                       augmentation=None, validation_fraction=0.0, seed=1)
+    clf = CNNPredictor(alpha=0.35, image_size=(64, 96), epochs=3, batch_size=4,
+                       augmentation=None, validation_fraction=0.0, bn_momentum=0.5,
+                       seed=1)
     return clf.fit(X, y), X, y
 
 

@@ -9,7 +9,7 @@ from ecgdigitize.config import DigitizeConfig
 from ecgdigitize.errors import NoTracesFoundError
 from ecgdigitize.result import Panel
 from ecgdigitize.synth import SheetStyle, render_sheet
-from ecgdigitize.traces import extract_trace, extract_traces, ink_mask
+from ecgdigitize.traces import drop_labels, extract_trace, extract_traces, ink_mask
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +116,16 @@ def test_peak_modes_all_run(sheet) -> None:
 def test_no_panels_raises() -> None:
     with pytest.raises(NoTracesFoundError):
         extract_traces(np.zeros((10, 10), bool), [])
+
+
+def test_drop_labels_removes_free_standing_text_only() -> None:
+    m = np.zeros((200, 300), bool)
+    m[120:123, :] = True                          # trace through the label zone
+    m[90:110, 30:33] = True                       # "I" above the trace, not touching it
+    m[100:121, 60:62] = True                      # a stroke touching the trace: kept
+    p = Panel("I", (20, 60, 300, 180), 0.0, 1.0, 121.0, 0, 0)
+    out = drop_labels(m, [p], px_per_mm=4.0)
+    assert not out[90:110, 30:33].any()
+    assert out[100:121, 60:62].all()
+    assert out[120:123, :].all()
+    assert m[90:110, 30:33].all()                 # the input is not modified
