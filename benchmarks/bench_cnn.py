@@ -39,13 +39,28 @@ BATCH = 16
 HW = (160, 272)
 
 
-def bench_training(table: Table, repeat: int) -> None:
-    """Per-batch training-step and Keras inference times of both backbones."""
+def model_sizes(model: Any, x: np.ndarray) -> dict[str, int]:
+    """Bytes of the ``.keras`` file and of the float32/float16/int8 TFLite flatbuffers."""
+    import tempfile
+
+    from ecgclassify.tflite import tflite_bytes
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "m.keras")
+        sizes = {"keras": (Path(tmp) / "m.keras").stat().st_size}
+    for q in ("float32", "float16", "int8"):
+        sizes[f"tflite_{q}"] = len(tflite_bytes(model, HW, q, x.astype(np.uint8)))
+    return sizes
+
+
+def bench_training(table: Table, repeat: int) -> dict[str, Any]:
+    """Per-batch training-step and Keras inference times of both backbones, model sizes."""
     import keras
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (BATCH, *HW, 3)).astype(np.float32)
     y = rng.integers(0, 4, BATCH)
+    sizes: dict[str, Any] = {}
     for name, alpha in (("mobilenet_v2", 0.35), ("efficientnet_v2_b0", 1.0)):
         model = build_model(name, (*HW, 3), 4, alpha=alpha)
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
@@ -62,6 +77,8 @@ def bench_training(table: Table, repeat: int) -> None:
                 model(x, training=False)
             table.add(f"{name} keras infer", batch_s=t.elapsed_s,
                       images_per_s=BATCH / t.elapsed_s)
+        sizes[name] = {"params": int(model.count_params()), **model_sizes(model, x)}
+    return sizes
 
 
 def _reference_model(ds: Any) -> CNNPredictor:
@@ -114,12 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     table = Table("bench_cnn", notes=f"batch {BATCH}, input {HW[0]}x{HW[1]} px, float32 "
                                      "input; per-batch wall times")
-    if not args.skip_training:
-        bench_training(table, args.repeat)
+    sizes = {} if args.skip_training else bench_training(table, args.repeat)
     agreement = bench_tflite(table, args.sheets, args.repeat)
-    table.notes += f"; TFLite agreement with Keras: {agreement}"
+    table.notes += f"; TFLite agreement with Keras: {agreement}; model sizes (bytes): {sizes}"
     table.print()
     print("agreement:", agreement)
+    print("sizes:", sizes)
     table.save()
 
 

@@ -197,6 +197,10 @@ class CNNPredictor(BasePredictor):
         Train on one copy of byte-identical inputs (they add nothing but weight).
     paper_protocol : bool, default False
         Use :meth:`Augmentation.paper` (flips on), as the reference paper did.
+    lead_source : {"grid", "digitizer"}, default "grid"
+        Where lead crops come from (``input="leads"``): the fixed 3x4+1 split
+        of the grid area, or the digitizer's panels (slow; falls back to the
+        fixed split with a warning). See :func:`~ecgclassify.imagedata.prepare_leads`.
     checkpoint_path : path or None, default None
         Where to save the best model (``.keras``) after each improving epoch.
     seed : int, default 0
@@ -224,7 +228,7 @@ class CNNPredictor(BasePredictor):
                  learning_rate: float = 1e-3, augmentation: Augmentation | None = DEFAULT_AUGMENTATION,
                  class_weight: str | None = "balanced", validation_fraction: float = 0.15,
                  patience: int = 6, bn_momentum: float = 0.9, deduplicate: bool = True,
-                 paper_protocol: bool = False,
+                 paper_protocol: bool = False, lead_source: str = "grid",
                  checkpoint_path: str | None = None, seed: int = 0, verbose: int = 0) -> None:
         self.backbone = backbone
         self.input = input
@@ -241,6 +245,7 @@ class CNNPredictor(BasePredictor):
         self.bn_momentum = bn_momentum
         self.deduplicate = deduplicate
         self.paper_protocol = paper_protocol
+        self.lead_source = lead_source
         self.checkpoint_path = checkpoint_path
         self.seed = seed
         self.verbose = verbose
@@ -263,7 +268,8 @@ class CNNPredictor(BasePredictor):
 
     def preprocess(self, X: Sequence[Any]) -> np.ndarray:
         """Prepared uint8 input, ``(n, h, w, 3)`` or ``(n, 16, h, w, 3)`` for leads."""
-        return prepare_batch(X, self.image_size_, input=self.input)
+        return prepare_batch(X, self.image_size_, input=self.input,
+                             lead_source=self.lead_source)
 
     # --- fit ---------------------------------------------------------------------------
     def fit(self, X: Sequence[Any], y: Sequence[int], groups: Sequence[Any] | None = None, *,
@@ -501,8 +507,9 @@ def _register_models() -> None:
     except ImportError:  # pragma: no cover - older base without the model registry
         return
     # the settings of benchmarks/compare_cnn.py (2-core CPU budget; raise epochs on a GPU)
-    sheet = {"image_size": (160, 272), "epochs": 20, "patience": 8, "learning_rate": 2e-3}
-    leads = {"input": "leads", "image_size": (64, 112), "batch_size": 64,
+    sheet = {"image_size": (160, 272), "epochs": 20, "patience": 8, "learning_rate": 2e-3,
+             "augmentation": None}
+    leads = {"input": "leads", "image_size": (64, 112), "batch_size": 64, "augmentation": None,
              "learning_rate": 2e-3}
     recipes: dict[str, dict[str, Any]] = {
         "mobilenet_v2": {"backbone": "mobilenet_v2", **sheet},

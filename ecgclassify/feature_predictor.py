@@ -34,13 +34,15 @@ from ecgdigitize.record import STANDARD_LEADS, ECGRecord
 
 from .base import BasePredictor, register_model, register_predictor
 from .cache import CachedFailure, DigitizationCache, content_hash
-from .features import FEATURES_VERSION, extract_features, feature_names
+from .features import FEATURES_VERSION, GLOBAL_FEATURES, extract_features, feature_names
 
-__all__ = ["MODEL_CHOICES", "TRUSTED_TYPES", "DigitizationWarning", "FeaturePredictor",
+__all__ = ["FEATURE_SETS", "MODEL_CHOICES", "TRUSTED_TYPES", "DigitizationWarning", "FeaturePredictor",
            "make_model"]
 
 #: Classifiers available as ``FeaturePredictor(model=...)``.
 MODEL_CHOICES = ("hgb", "logreg", "rf")
+#: Feature sets: every feature, or only the global/territory summaries (no per-lead columns).
+FEATURE_SETS = ("auto", "all", "summary")
 #: The only types a saved feature model may hold; anything else is refused before loading.
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.pipeline.Pipeline",
@@ -123,6 +125,11 @@ class FeaturePredictor(BasePredictor):
     random_state : int, default 0
     model_params : dict, optional
         Overrides of the classifier's parameters.
+    feature_set : {"auto", "all", "summary"}, default "auto"
+        Columns given to the classifier: every feature, or the global and
+        territory summaries only. ``"auto"``: "summary" for the linear model
+        (per-lead columns mostly add noise to it; grouped CV on the reference
+        set prefers it), "all" for the tree models.
     verbose : bool, default True
         Progress bar on a terminal (never when stderr is not a TTY).
 
@@ -140,7 +147,8 @@ class FeaturePredictor(BasePredictor):
 
     def __init__(self, model: str = "hgb", digitize_kwargs: dict[str, Any] | None = None,
                  cache_dir: str | None = None, use_cache: bool = True, random_state: int = 0,
-                 model_params: dict[str, Any] | None = None, verbose: bool = True) -> None:
+                 model_params: dict[str, Any] | None = None, verbose: bool = True,
+                 feature_set: str = "auto") -> None:
         self.model = model
         self.digitize_kwargs = digitize_kwargs
         self.cache_dir = cache_dir
@@ -148,6 +156,7 @@ class FeaturePredictor(BasePredictor):
         self.random_state = random_state
         self.model_params = model_params
         self.verbose = verbose
+        self.feature_set = feature_set
 
     # --- features -------------------------------------------------------------------
     def _digitize_kwargs(self) -> dict[str, Any]:
@@ -234,20 +243,33 @@ class FeaturePredictor(BasePredictor):
         if np.unique(y_arr).size < 2:
             raise ConfigurationError("y must hold at least two classes")
         clf = make_model(self.model, self.random_state, **(self.model_params or {}))
-        feats = self.features(X)
+        columns = self._columns()
+        feats = self.features(X)[:, columns]
         self.pipeline_ = Pipeline([
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("scale", StandardScaler()),
             ("model", clf),
         ]).fit(feats, y_arr)
         self.classes_ = np.asarray(self.pipeline_.classes_)
-        self.feature_names_ = np.asarray(feature_names(STANDARD_LEADS), dtype=object)
+        self.feature_names_ = np.asarray(feature_names(STANDARD_LEADS), dtype=object)[columns]
         return self
+
+    def _columns(self) -> np.ndarray:
+        """Indices of the feature columns used by the classifier."""
+        if self.feature_set not in FEATURE_SETS:
+            raise ConfigurationError(f"feature_set must be one of {FEATURE_SETS}; "
+                                     f"got {self.feature_set!r}")
+        n_all = len(feature_names(STANDARD_LEADS))
+        summary = self.feature_set == "summary" or (self.feature_set == "auto"
+                                                    and self.model == "logreg")
+        return np.arange(len(GLOBAL_FEATURES) if summary else n_all)
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
         """Class probabilities, shape (n_sheets, n_classes), columns in ``classes_`` order."""
         self._check_fitted()
-        return np.asarray(self.pipeline_.predict_proba(self.features(X)))
+        names = list(feature_names(STANDARD_LEADS))
+        columns = [names.index(str(n)) for n in self.feature_names_]
+        return np.asarray(self.pipeline_.predict_proba(self.features(X)[:, columns]))
 
     # --- persistence -------------------------------------------------------------------
     def _save_payload(self, directory: Path) -> dict[str, Any]:
@@ -275,6 +297,10 @@ class FeaturePredictor(BasePredictor):
                           stacklevel=2)
         self.feature_names_ = np.asarray(info.get("feature_names", feature_names()),
                                          dtype=object)
+        unknown = sorted(set(map(str, self.feature_names_)) - set(feature_names()))
+        if unknown:
+            raise ModelFormatError(f"model uses features this library does not compute: "
+                                   f"{unknown[:5]}", path=path)
 
 
 def _payload_types(path: Path) -> set[str]:

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a feature's definition changes (part of cache keys).
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 
 #: Beat window around each R peak, s.
 _BEAT_WINDOW_S = (-0.25, 0.45)
@@ -71,7 +71,21 @@ GLOBAL_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("n_st_depressed", "count", "Leads with ST at J+60 ms <= -0.1 mV"),
     ("n_t_inverted", "count", "Leads other than aVR with T amplitude <= -0.1 mV"),
     ("n_leads_missing", "count", "Leads with no recorded sample"),
+    ("st_elev_sum_mv", "mV", "Sum over leads (not aVR) of positive ST deviation at J+60 ms"),
+    ("t_neg_sum_mv", "mV", "Sum over leads (not aVR) of negative T amplitude, as a positive number"),
+    *((f"{q}_{terr}_mv", "mV", f"Mean {what} over the {terr} leads ({', '.join(leads)})")
+      for q, what in (("st", "ST deviation at J+60 ms"), ("t", "T amplitude"),
+                      ("q", "Q-wave depth"), ("r", "R amplitude"))
+      for terr, leads in (("anterior", ("V1", "V2", "V3", "V4")),
+                          ("inferior", ("II", "III", "aVF")),
+                          ("lateral", ("I", "aVL", "V5", "V6")))),
 )
+#: Lead groups of the territory features.
+TERRITORIES: dict[str, tuple[str, ...]] = {
+    "anterior": ("V1", "V2", "V3", "V4"),
+    "inferior": ("II", "III", "aVF"),
+    "lateral": ("I", "aVL", "V5", "V6"),
+}
 #: Per-lead features: (suffix, unit, description); named ``{lead}_{suffix}``.
 LEAD_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("r_amp_mv", "mV", "R amplitude of the median beat above the PR baseline"),
@@ -91,7 +105,7 @@ def feature_names(lead_names: Sequence[str] = STANDARD_LEADS) -> list[str]:
     --------
     >>> names = feature_names()
     >>> names[0], names[-1], len(names)
-    ('hr_bpm', 'V6_t_amp_mv', 109)
+    ('hr_bpm', 'V6_t_amp_mv', 123)
     """
     return [g[0] for g in GLOBAL_FEATURES] + [
         f"{lead}_{suffix}" for lead in lead_names for suffix, _, _ in LEAD_FEATURES]
@@ -487,6 +501,15 @@ def _summary_features(f: dict[str, float], lead_names: Sequence[str],
     out["st_min_mv"] = float(finite_st.min()) if finite_st.size else np.nan
     widths = np.asarray(qrs_widths, dtype=float)
     out["qrs_s"] = float(np.nanmedian(widths)) if np.isfinite(widths).any() else np.nan
+    with np.errstate(invalid="ignore"):
+        out["st_elev_sum_mv"] = float(np.nansum(np.clip(st[not_avr], 0, None)))
+        out["t_neg_sum_mv"] = float(np.nansum(np.clip(-t_amp[not_avr], 0, None)))
+    for q, suffix in (("st", "st60_mv"), ("t", "t_amp_mv"), ("q", "q_depth_mv"),
+                      ("r", "r_amp_mv")):
+        for terr, leads in TERRITORIES.items():
+            vals = np.array([f.get(f"{n}_{suffix}", np.nan) for n in leads], dtype=float)
+            out[f"{q}_{terr}_mv"] = (float(np.nanmean(vals)) if np.isfinite(vals).any()
+                                     else np.nan)
     net_i, net_avf = f.get("I_qrs_net_mv", np.nan), f.get("aVF_qrs_net_mv", np.nan)
     out["axis_deg"] = float(np.degrees(np.arctan2(net_avf, net_i)))
     return out
@@ -522,7 +545,7 @@ class ECGFeatureExtractor(TransformerMixin, BaseEstimator):  # type: ignore[misc
     >>> x = nk.ecg_simulate(duration=10, sampling_rate=500, random_state=0)
     >>> Xf = ECGFeatureExtractor().fit_transform([ECGRecord(x[:, None], 500, ("II",))])
     >>> Xf.shape
-    (1, 109)
+    (1, 123)
     """
 
     def __init__(self, lead_names: Sequence[str] | None = None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ecgdigitize.errors import ConfigurationError, ImageTooLargeError, UnreadableImageError
+from ecgdigitize.errors import (
+    ConfigurationError,
+    ECGError,
+    ImageTooLargeError,
+    UnreadableImageError,
+)
 from ecgdigitize.io import DEFAULT_MAX_PIXELS, load_image
 
 __all__ = [
@@ -248,8 +254,9 @@ def lead_boxes_grid(area_hw: tuple[int, int]) -> list[tuple[int, int, int, int]]
 
 
 def prepare_leads(source: Any, image_size: int | Sequence[int] = (64, 112), *,
-                  crop: bool = True, overlap: float = 0.1) -> np.ndarray:
-    """Cut a sheet's grid area into its 16 lead crops (fixed 3x4+1 split), each resized.
+                  crop: bool = True, overlap: float = 0.1,
+                  lead_source: str = "grid") -> np.ndarray:
+    """Cut a sheet into its 16 lead crops (12 leads + 4 rhythm-strip quarters), each resized.
 
     Parameters
     ----------
@@ -258,15 +265,25 @@ def prepare_leads(source: Any, image_size: int | Sequence[int] = (64, 112), *,
     image_size : int or (int, int), default (64, 112)
         Size ``(height, width)`` in px of each crop.
     crop : bool, default True
-        Crop to the grid area first.
+        Crop to the grid area first (fixed split only).
     overlap : float, default 0.1
-        Each box grows by this fraction of its height/width on every side, so a
-        tall complex crossing into the next row is kept.
+        Each box of the fixed split grows by this fraction of its height/width
+        on every side, so a tall complex crossing into the next row is kept.
+    lead_source : {"grid", "digitizer"}, default "grid"
+        ``"grid"``: fixed 4x4 split of the grid area (a 3x4+1 sheet).
+        ``"digitizer"``: the panels found by :func:`ecgdigitize.digitize`
+        (full-resolution decode, seconds per sheet); falls back to the fixed
+        split, with a warning, when digitization fails.
 
     Returns
     -------
     ndarray (16, height, width, 3) uint8
         In the order of :data:`LEAD_GRID_NAMES`.
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown ``lead_source``.
 
     Examples
     --------
@@ -274,7 +291,17 @@ def prepare_leads(source: Any, image_size: int | Sequence[int] = (64, 112), *,
     (16, 32, 32, 3)
     """
     hw = normalize_image_size(image_size)
-    area = _crop_area(_load_reduced(source, 4 * max(hw)), crop)
+    if lead_source not in ("grid", "digitizer"):
+        raise ConfigurationError(f"lead_source must be 'grid' or 'digitizer'; "
+                                 f"got {lead_source!r}")
+    if lead_source == "digitizer":
+        rgb = load_image(source)
+        crops = digitizer_crops(rgb)
+        if crops is not None:
+            return np.stack([fit_to_size(np.ascontiguousarray(c), hw) for c in crops])
+        area = _crop_area(rgb, crop)
+    else:
+        area = _crop_area(_load_reduced(source, 4 * max(hw)), crop)
     ah, aw = area.shape[:2]
     out = []
     for x0, y0, x1, y1 in lead_boxes_grid((ah, aw)):
@@ -284,25 +311,55 @@ def prepare_leads(source: Any, image_size: int | Sequence[int] = (64, 112), *,
     return np.stack(out)
 
 
-def _cache_key(source: Any, kind: str, hw: tuple[int, int], crop: bool) -> tuple[Any, ...] | None:
+def digitizer_crops(rgb: np.ndarray) -> list[np.ndarray] | None:
+    """The 16 crops of :data:`LEAD_GRID_NAMES` from the digitizer's panels, or None.
+
+    The 12 lead panels come from :func:`ecgdigitize.layout.crop_panels`; the
+    first rhythm strip is cut into four equal quarters. None (with a warning)
+    when the digitizer is unavailable, fails, or misses a lead or the strip.
+    """
+    try:
+        from ecgdigitize import digitize
+        from ecgdigitize.layout import crop_panels
+
+        panels = crop_panels(rgb, digitize(rgb))
+    except (ImportError, ECGError) as exc:
+        warnings.warn(f"digitizer lead crops unavailable ({exc}); using the fixed 3x4+1 "
+                      "split", RuntimeWarning, stacklevel=3)
+        return None
+    rhythm = [v for k, v in panels.items() if k.endswith("_rhythm")]
+    missing = [n for n in LEAD_GRID_NAMES[:12] if n not in panels]
+    if missing or not rhythm or min(c.size for c in [*panels.values()]) == 0:
+        warnings.warn(f"digitizer found no panel for {missing or 'the rhythm strip'}; using "
+                      "the fixed 3x4+1 split", RuntimeWarning, stacklevel=3)
+        return None
+    strip = rhythm[0]
+    xs = np.linspace(0, strip.shape[1], 5).round().astype(int)
+    return [panels[n] for n in LEAD_GRID_NAMES[:12]] + [strip[:, xs[i]:xs[i + 1]]
+                                                         for i in range(4)]
+
+
+def _cache_key(source: Any, kind: str, hw: tuple[int, int], crop: bool,
+               lead_source: str) -> tuple[Any, ...] | None:
     if isinstance(source, str | os.PathLike):
         try:
             st = os.stat(source)
         except OSError:
             return None
-        return (os.path.abspath(source), st.st_mtime_ns, st.st_size, kind, hw, crop)
+        return (os.path.abspath(source), st.st_mtime_ns, st.st_size, kind, hw, crop,
+                lead_source)
     return None
 
 
 def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: str = "sheet",
-                  crop: bool = True) -> np.ndarray:
+                  crop: bool = True, lead_source: str = "grid") -> np.ndarray:
     """Prepare many sheets (files are decoded once per process and cached).
 
     Returns
     -------
     ndarray
         ``(n, h, w, 3)`` for ``input="sheet"``, ``(n, 16, h, w, 3)`` for
-        ``input="leads"``; uint8.
+        ``input="leads"``; uint8. ``lead_source`` is passed to :func:`prepare_leads`.
 
     Raises
     ------
@@ -312,13 +369,13 @@ def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: s
     if input not in ("sheet", "leads"):
         raise ConfigurationError(f"input must be 'sheet' or 'leads'; got {input!r}")
     hw = normalize_image_size(image_size)
-    fn = prepare_sheet if input == "sheet" else prepare_leads
     arrays = []
     for src in X:
-        key = _cache_key(src, input, hw, crop)
+        key = _cache_key(src, input, hw, crop, lead_source)
         arr = _CACHE.get(key) if key is not None else None
         if arr is None:
-            arr = fn(src, hw, crop=crop)
+            arr = (prepare_sheet(src, hw, crop=crop) if input == "sheet"
+                   else prepare_leads(src, hw, crop=crop, lead_source=lead_source))
             arr.setflags(write=False)
             if key is not None:
                 _CACHE[key] = arr

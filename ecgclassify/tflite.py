@@ -112,6 +112,7 @@ def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
     lite.classes_ = np.asarray(predictor.classes_)
     lite.model_content_ = content
     lite.preprocessing_ = {"input": predictor.input, "image_size": list(hw), "crop": True,
+                           "lead_source": predictor.lead_source,
                            "backbone": predictor.backbone}
     lite.quantization_ = quantization
     if path is not None:
@@ -177,7 +178,8 @@ class TFLitePredictor(BasePredictor):
         self._check_fitted()
         pp = self.preprocessing_
         return prepare_batch(X, tuple(pp["image_size"]), input=pp["input"],
-                             crop=bool(pp.get("crop", True)))
+                             crop=bool(pp.get("crop", True)),
+                             lead_source=str(pp.get("lead_source", "grid")))
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
         """Class probabilities per sheet, shape (n_sheets, n_classes)."""

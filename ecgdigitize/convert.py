@@ -435,13 +435,18 @@ def remove_stale_temps(out_dir: str | os.PathLike[str]) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a killed one not yet reaped, a zombie, is dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): trust kill()
 
 
 def draw_overlay(image: np.ndarray, result: DigitizedECG) -> np.ndarray:

@@ -111,7 +111,7 @@ def _rotation_from_ink(img: np.ndarray, max_deg: float = 15.0) -> float:
     return best
 
 
-def detect_page_orientation(rgb: np.ndarray) -> int:
+def detect_page_orientation(rgb: np.ndarray, grid: GridSpec | None = None) -> int:
     """Quarter turns present in the image: 0, 90, 180 or 270 degrees CCW.
 
     ECG sheets are landscape, so a clearly portrait image is a sheet on its
@@ -125,6 +125,9 @@ def detect_page_orientation(rgb: np.ndarray) -> int:
     ----------
     rgb : ndarray of shape (H, W, 3), uint8
         Sheet image.
+    grid : GridSpec, optional
+        Grid found on ``rgb``; its skew is removed first (the pulse test
+        needs vertical strokes). Without it, pass a deskewed image.
 
     Returns
     -------
@@ -142,6 +145,8 @@ def detect_page_orientation(rgb: np.ndarray) -> int:
     (0, 90)
     """
     small, _ = _shrink(np.asarray(rgb), 1400)
+    if grid is not None and grid.source == "grid" and abs(grid.rotation_deg) > _MIN_ROTATION_DEG:
+        small = _rotate(small, grid.rotation_deg, None)[0]
     ink = ink_mask(small).astype(np.uint8)
     h, w = ink.shape
     if max(h, w) >= 1.15 * min(h, w):  # paper sheets are landscape: the aspect ratio decides

@@ -205,8 +205,7 @@ def _grid_from_spectrum(mask: np.ndarray) -> tuple[float, float, float, str, flo
     spec, raw = _whitened_log_spectrum(mask)
     h, w = spec.shape[0], 2 * (spec.shape[1] - 1)  # padded size of the transform
     rays = []
-    for base_deg in (0.0, 90.0):
-        angle = _best_ray_angle(spec, w, h, base_deg)
+    for base_deg, angle in zip((0.0, 90.0), _best_ray_angles(spec, w, h), strict=True):
         profile, step = _ray_profile(spec, w, h, angle, fine=True)
         raw_profile, _ = _ray_profile(raw, w, h, angle, fine=True)
         rays.append((base_deg, angle, ndimage.maximum_filter1d(profile, 5),
@@ -321,17 +320,26 @@ def _ray_profile(spec: np.ndarray, w: int, h: int, angle_deg: float,
     return np.concatenate([np.zeros(round(freqs[0] / step)), values]), step
 
 
-def _best_ray_angle(spec: np.ndarray, w: int, h: int, base_deg: float) -> float:
-    """Direction (deg) of the ray from the origin through the most harmonic peaks."""
-    best = base_deg
-    for span, n in ((_MAX_SKEW_DEG, 129), (0.4, 41)):
-        angles = best + np.linspace(-span, span, n)
-        scores = []
-        for a in angles:
-            prof, _ = _ray_profile(spec, w, h, a, fine=False)
-            scores.append(float(np.clip(prof - _PEAK_LOG, 0, None).sum()))
-        best = float(angles[int(np.argmax(scores))])
-    return best
+def _ray_score(spec: np.ndarray, w: int, h: int, angle: float) -> float:
+    prof, _ = _ray_profile(spec, w, h, angle, fine=False)
+    return float(np.clip(prof - _PEAK_LOG, 0, None).sum())
+
+
+def _best_ray_angles(spec: np.ndarray, w: int, h: int) -> tuple[float, float]:
+    """Directions (deg) of the rays from the origin through the most harmonic peaks,
+    near 0 and near 90 degrees: searched jointly (lines both ways share the skew,
+    which keeps off-axis lattice rays of dotted grids out), then refined apiece."""
+    coarse = np.linspace(-_MAX_SKEW_DEG, _MAX_SKEW_DEG, 129)
+    joint = [_ray_score(spec, w, h, a) + _ray_score(spec, w, h, a + 90.0) for a in coarse]
+    skew = float(coarse[int(np.argmax(joint))])
+    out = []
+    for base in (0.0, 90.0):
+        best = base + skew
+        for span in (1.0, 0.1):
+            angles = best + np.linspace(-span, span, 21)
+            best = float(angles[int(np.argmax([_ray_score(spec, w, h, a) for a in angles]))])
+        out.append(best)
+    return out[0], out[1]
 
 
 def _five_fold(prof: np.ndarray, raw: np.ndarray, f5: float, step: float, f_max: float) -> bool:
@@ -526,13 +534,11 @@ def _vertical_strokes(ink: np.ndarray, min_len: int) -> list[tuple[int, int, int
     kernel = np.ones((min_len, 1), np.uint8)
     tall = cv2.erode(ink.astype(np.uint8), kernel, anchor=(0, min_len - 1),
                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(
+    _, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(
         tall, kernel, anchor=(0, 0)), connectivity=8)
-    out = []
-    for i in range(1, min(n, 400)):
-        x, y, ww, hh, _ = stats[i]
-        if ww <= max(6, hh // 6):
-            out.append((int(x), int(x + ww), int(hh), int(y + hh - 1)))
+    x, y, ww, hh = (stats[1:, i] for i in range(4))
+    keep = np.flatnonzero(ww <= np.maximum(6, hh // 6))
+    out = [(int(x[i]), int(x[i] + ww[i]), int(hh[i]), int(y[i] + hh[i] - 1)) for i in keep]
     out.sort()
     return out
 

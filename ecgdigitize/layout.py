@@ -90,6 +90,10 @@ class Layout:
         0 mV line of each printed row, top to bottom, working px.
     confidence : float
         0..1.
+    px_per_s : float
+        Horizontal px per second of the printed rows (from the column
+        separators when printed, else ``speed x grid px/mm``); the panel boxes
+        use it. Map x to time with it (or with the boxes), not with the grid.
     """
 
     name: str
@@ -98,13 +102,23 @@ class Layout:
     pulses: tuple[PulseInfo, ...]
     row_baselines_px: tuple[float, ...]
     confidence: float
+    px_per_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Pulse:
+    box_px: tuple[int, int, int, int]
+    height_px: float
+    baseline_y_px: float
+    stroke_px: int
 
 
 @dataclass(frozen=True)
 class _Row:
-    y: float            # isoelectric row (profile peak), px
+    y: float            # 0 mV line: pulse foot, else isoelectric row (profile peak), px
     strength: float     # profile height
     coverage: float     # fraction of the grid width with ink near y
+    pulse: _Pulse | None = None
 
 
 def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: float = 25.0,
@@ -162,16 +176,16 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
     ppm_x, ppm_y = grid.px_per_mm_x, grid.px_per_mm_y
     box = _grid_box(img, ink, grid)
     rows = _find_rows(ink, box, ppm_y)
+    # faint or blurred thin strokes (pulses, separators): a looser ink threshold
+    loose = ink_mask(img, threshold=0.5)
+    pulses = _find_pulses(loose, 255 - _brightest(img), rows, ppm_x, ppm_y, speed_mm_per_s,
+                          gain_mm_per_mv)
+    rows = [_Row(r.y if p is None else p.baseline_y_px, r.strength, r.coverage, p)
+            for r, p in zip(rows, pulses, strict=True)]
     n_want = None if layout is None else LAYOUT_SHAPES[layout][0] + len(LAYOUT_SHAPES[layout][2])
     rows = _select_rows(rows, n_want)
-    value = _brightest(img)
-    # faint or blurred thin strokes (pulses, separators): a looser ink threshold
-    loose = ink_mask(img, threshold=0.6)
-    pulses = _find_pulses(loose, 255 - value, rows, ppm_x, ppm_y, speed_mm_per_s,
-                          gain_mm_per_mv)
-    baselines = [p.baseline_y_px if p is not None else r.y
-                 for r, p in zip(rows, pulses, strict=True)]
-    rows = [_Row(b, r.strength, r.coverage) for r, b in zip(rows, baselines, strict=True)]
+    pulses = [r.pulse for r in rows]
+    baselines = [r.y for r in rows]
     row_len = _DURATION_S * speed_mm_per_s * ppm_x
     x_start = _trace_start(ink, rows, pulses, box, ppm_x)
     name = layout or _name_layout(loose, rows, x_start, row_len, ppm_x, ppm_y)
@@ -187,7 +201,8 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
                   for i, p in enumerate(pulses) if p is not None)
     coverage = float(np.mean([r.coverage for r in rows]))
     confidence = float(np.clip(coverage, 0, 1) * (0.6 + 0.4 * len(found) / len(rows)))
-    return Layout(name, panels, box, found, tuple(float(b) for b in baselines), confidence)
+    return Layout(name, panels, box, found, tuple(float(b) for b in baselines), confidence,
+                  row_len / _DURATION_S)
 
 
 # --- rows ----------------------------------------------------------------------
@@ -256,9 +271,8 @@ def _refine_peak(profile: np.ndarray, i: int) -> float:
 def _select_rows(rows: list[_Row], n_want: int | None) -> list[_Row]:
     """The evenly spaced run of trace rows of a layout (largest plausible count first).
 
-    Printed rows share one pitch (the isoelectric lines found here wander
-    around it with the signal's offset, hence the loose tolerance), so text
-    lines or rules picked up above or below the traces are left out; among runs of the same size the one with
+    Printed rows share one pitch, so text lines or rules picked up above or
+    below the traces are left out; among runs of the same size the one with
     the most ink wins.
     """
     sizes = [n_want] if n_want is not None else [n for n in (12, 6, 4, 3) if n <= len(rows)]
@@ -267,7 +281,9 @@ def _select_rows(rows: list[_Row], n_want: int | None) -> list[_Row]:
         for start in range(len(rows) - n + 1):
             run = rows[start:start + n]
             gaps = np.diff([r.y for r in run])
-            if len(gaps) and np.ptp(gaps) > 0.45 * np.median(gaps):
+            # isoelectric lines wander around the printed baselines with the signal's offset
+            tolerance = 0.2 if all(r.pulse is not None for r in run) else 0.6
+            if len(gaps) and np.ptp(gaps) > tolerance * np.median(gaps):
                 continue
             score = float(sum(r.strength * r.coverage for r in run))
             if score > best_score:
@@ -286,14 +302,6 @@ def _brightest(img: np.ndarray) -> np.ndarray:
 
 
 # --- pulses --------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Pulse:
-    box_px: tuple[int, int, int, int]
-    height_px: float
-    baseline_y_px: float
-    stroke_px: int
-
-
 def _find_pulses(ink: np.ndarray, dark: np.ndarray, rows: list[_Row], ppm_x: float,
                  ppm_y: float, speed: float, gain: float) -> list[_Pulse | None]:
     """The calibration pulse of each row (a rectangle ``gain`` mm tall), or None."""
@@ -305,12 +313,13 @@ def _find_pulses(ink: np.ndarray, dark: np.ndarray, rows: list[_Row], ppm_x: flo
     pitch = np.median(np.diff([r.y for r in rows])) if len(rows) > 1 else 4 * tall
     out: list[_Pulse | None] = []
     for r in rows:
-        best = None
-        for x0, y0, x1, y1, _, stroke in boxes:
-            if abs(y1 - r.y) < 0.45 * pitch and (best is None or x0 < best.box_px[0]):
-                top, base = _pulse_levels(dark, (x0, y0, x1, y1), stroke)
-                best = _Pulse((x0, y0, x1, y1), base - top, base, stroke)
-        out.append(best)
+        near = [b for b in boxes if abs(b[3] - r.y) < 0.45 * pitch]
+        if not near:
+            out.append(None)
+            continue
+        x0, y0, x1, y1, _, stroke = min(near, key=lambda b: b[0])  # the row's first pulse
+        top, base = _pulse_levels(dark, (x0, y0, x1, y1), stroke)
+        out.append(_Pulse((x0, y0, x1, y1), base - top, base, stroke))
     return out
 
 
@@ -377,13 +386,17 @@ def _snap_to_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: f
     and ``n_cols * b`` the printed row length, which may differ slightly from
     ``10 s x speed x grid px/mm`` on some machines.
     """
-    found: dict[int, list[float]] = {}
-    for r in rows:
-        for k in range(1, n_cols):
-            x = _separator_x(ink, r.y, x0 + k * row_len / n_cols, ppm_x, ppm_y, search_mm=2.5)
-            if x is not None:
-                found.setdefault(k, []).append(x)
-    enough = {k: float(np.median(v)) for k, v in found.items() if len(v) >= max(1, len(rows) / 2)}
+    enough = _full_separators(ink, rows, x0, row_len, n_cols, ppm_x)
+    if len(enough) < 2:  # no full-height lines: ticks across each row's baseline
+        found: dict[int, list[float]] = {}
+        for r in rows:
+            for k in range(1, n_cols):
+                x = _separator_x(ink, r.y, x0 + k * row_len / n_cols, ppm_x, ppm_y,
+                                 search_mm=2.5)
+                if x is not None:
+                    found.setdefault(k, []).append(x)
+        enough = {k: float(np.median(v)) for k, v in found.items()
+                  if len(v) >= max(1, len(rows) / 2)}
     if not enough:
         return x0, row_len
     # separators agree on the start; a QRS stroke next to one does not
@@ -410,6 +423,26 @@ def _name_layout(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, p
     return "3x4+3" if quarter > 0.5 and quarter > half_low else "6x2"
 
 
+def _full_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, n_cols: int,
+                     ppm_x: float) -> dict[int, float]:
+    """Column boundaries drawn as lines over the whole height of the grid rows."""
+    if len(rows) < 2:
+        return {}
+    y0, y1 = round(rows[0].y), round(rows[-1].y)
+    out = {}
+    for k in range(1, n_cols):
+        xc = x0 + k * row_len / n_cols
+        lo = max(round(xc - 2.5 * ppm_x), 0)
+        win = ink[y0:y1 + 1, lo:round(xc + 2.5 * ppm_x) + 1]
+        if win.size == 0:
+            continue
+        runs = _longest_runs(win)
+        on = np.flatnonzero(runs >= 0.9 * win.shape[0])
+        if 0 < len(on) <= max(3, 0.6 * ppm_x):
+            out[k] = lo + float(on.mean())
+    return out
+
+
 def _separator_x(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float,
                  search_mm: float = 1.5) -> float | None:
     """Centre of a straight vertical bar (at least 4.5 mm of ink) crossing row ``y`` near ``x``."""
@@ -425,12 +458,12 @@ def _separator_x(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float
     if runs.max() < 4.5 * ppm_y:
         return None
     on = np.flatnonzero(runs >= 4.5 * ppm_y)
-    # the bar nearest the expected place; it must be thin (a straight line, not a slanted wave)
+    # a thin (straight, not slanted) bar: the longest, then the nearest to the expected place
     groups = np.split(on, np.flatnonzero(np.diff(on) > 1) + 1)
     thin = [g for g in groups if len(g) <= max(3, 0.6 * ppm_x)]
     if not thin:
         return None
-    best = min(thin, key=lambda g: abs(lo + g.mean() - x))
+    best = max(thin, key=lambda g: runs[g].max() / ppm_y - 0.5 * abs(lo + g.mean() - x) / ppm_x)
     return lo + float(best.mean())
 
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from .calibrate import assemble_signal, match_rhythm_leads, snap_gain
@@ -38,6 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DigitizationWarning", "digitize", "digitize_panels"]
 
+#: Finer working images are shrunk to about this scale before tracing, px/mm.
+TRACE_PX_PER_MM = 10.0
 #: Columns skipped at the start and end of a panel that borders another one,
 #: mm (separator ticks and the neighbour's first stroke sit there).
 EDGE_SKIP_MM = 0.3
@@ -195,14 +198,7 @@ def _trace_and_calibrate(rgb: np.ndarray, panels: Sequence[Panel], calibration: 
     if len(panels) == 0:
         raise NoTracesFoundError("no lead panels to trace")
     with clock.stage("traces"):
-        ppm = float(np.sqrt(calibration.px_per_mm_x * calibration.px_per_mm_y))
-        darkness = ink_darkness(rgb, px_per_mm=ppm)
-        mask = ink_mask(rgb, px_per_mm=ppm, darkness=darkness)
-        if cfg.drop_labels:
-            mask = drop_labels(mask, panels, px_per_mm=ppm)
-        skip = EDGE_SKIP_MM * calibration.px_per_mm_x
-        traces = extract_traces(mask, panels, config=cfg, darkness=darkness,
-                                x_ranges_px=[_x_range(p, panels, skip) for p in panels])
+        traces = _trace(rgb, panels, calibration, cfg)
     with clock.stage("calibrate"):
         checked, relabelled = match_rhythm_leads(traces.traces, calibration, fs=cfg.fs)
         panels = [t.panel for t in checked]
@@ -222,6 +218,41 @@ def _trace_and_calibrate(rgb: np.ndarray, panels: Sequence[Panel], calibration: 
         stage_times_s={k: round(v, 4) for k, v in clock.times.items()}, warnings=tuple(notes),
         extras={"line_width_px": traces.line_width_px,
                 "traces": TraceSet(tuple(checked), traces.line_width_px)})
+
+
+def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
+           cfg: DigitizeConfig) -> TraceSet:
+    """Ink mask and traces, on a copy shrunk to about TRACE_PX_PER_MM when finer.
+
+    The traces come back in the coordinates of ``rgb`` (pixel centres: a
+    shrunk pixel ``j`` covers ``[j f - 0.5, (j + 1) f - 0.5]``).
+    """
+    ppm = float(np.sqrt(calibration.px_per_mm_x * calibration.px_per_mm_y))
+    f = ppm / TRACE_PX_PER_MM if ppm > 1.4 * TRACE_PX_PER_MM else 1.0
+    small, work = rgb, list(panels)
+    if f > 1.0:
+        size = (max(1, round(rgb.shape[1] / f)), max(1, round(rgb.shape[0] / f)))
+        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        work = [replace(p, box_px=tuple((v + 0.5) / f - 0.5 for v in p.box_px),
+                        baseline_y_px=(p.baseline_y_px + 0.5) / f - 0.5) for p in panels]
+    darkness = ink_darkness(small, px_per_mm=ppm / f)
+    mask = ink_mask(small, px_per_mm=ppm / f, darkness=darkness)
+    if cfg.drop_labels:
+        mask = drop_labels(mask, work, px_per_mm=ppm / f)
+    skip = EDGE_SKIP_MM * calibration.px_per_mm_x / f
+    traces = extract_traces(mask, work, config=cfg, darkness=darkness,
+                            x_ranges_px=[_x_range(p, work, skip) for p in work])
+    if f == 1.0:
+        return traces
+
+    def back(v: np.ndarray) -> np.ndarray:
+        return (v + 0.5) * f - 0.5
+
+    return TraceSet(tuple(replace(t, x_px=back(t.x_px), y_px=back(t.y_px),
+                                  column_x_px=back(t.column_x_px), path_px=back(t.path_px),
+                                  width_px=t.width_px * f, panel=p)
+                          for t, p in zip(traces, panels, strict=True)),
+                    traces.line_width_px * f)
 
 
 def _config(config: DigitizeConfig | None, fs: float | None) -> DigitizeConfig:

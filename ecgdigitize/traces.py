@@ -47,7 +47,7 @@ BAND_PITCHES = 1.25
 #: Steep strokes are read from horizontal runs at most this many line widths long.
 STROKE_RUN = 1.5
 #: Cap points sit this many px (plus half a line width) closer to their apex, px.
-CAP_SHIFT = 0.5
+CAP_SHIFT = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -574,22 +574,47 @@ def _centreline(t: np.ndarray, b: np.ndarray, mode: str, band: np.ndarray | None
         return x, y
     sx, sy = _stroke_points(band, t, b, steep & ~(apex ^ nadir), STROKE_RUN * width, weight)
     keep = ~steep | (apex ^ nadir)
-    bare = steep & ~keep
-    bare[np.floor(sx + 0.5).astype(int).clip(0, w - 1)] = False
-    cx, cy = _cap_points(t, b, bare, apex & ~nadir, nadir & ~apex, half, half + CAP_SHIFT)
-    xs = np.concatenate((x[keep], sx, cx))
+    # stroke rows covered in each column: cap points must reach beyond them
+    sc = np.floor(sx + 0.5).astype(int).clip(0, w - 1)
+    s_top, s_bot = np.full(w, np.inf), np.full(w, -np.inf)
+    np.minimum.at(s_top, sc, sy)
+    np.maximum.at(s_bot, sc, sy)
+    cx, cy = _cap_points(t, b, steep & ~keep, apex & ~nadir, nadir & ~apex, half,
+                         half + CAP_SHIFT, (s_top, s_bot))
+    xk = x[keep].copy()
+    if weight is not None:
+        tips = np.flatnonzero(keep & steep & (apex ^ nadir))
+        rows = np.where(apex[tips], t[tips] + 1, b[tips] - 1).astype(int)
+        xk[np.searchsorted(np.flatnonzero(keep), tips)] = _tip_x(band, weight, rows, tips)
+    xs = np.concatenate((xk, sx, cx))
     ys = np.concatenate((y[keep], sy, cy))
     order = np.argsort(xs, kind="stable")
     return xs[order], ys[order]
 
 
+def _tip_x(band: np.ndarray, weight: np.ndarray, rows: np.ndarray, cols: np.ndarray
+           ) -> np.ndarray:
+    """Sub-pixel x of sharp apexes: the centroid of the ink row just inside the tip."""
+    w = band.shape[1]
+    out = cols.astype(float)
+    for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        lo, hi = max(0, c - 3), min(w, c + 4)
+        seg = np.where(band[r, lo:hi], weight[r, lo:hi], 0.0)
+        if seg.sum() > 0:
+            out[k] = float(np.clip((seg * np.arange(lo, hi)).sum() / seg.sum(), c - 0.5, c + 0.5))
+    return out
+
+
 def _cap_points(t: np.ndarray, b: np.ndarray, bare: np.ndarray, apex: np.ndarray,
-                nadir: np.ndarray, half: float, shift: float, reach: int = 4
+                nadir: np.ndarray, half: float, shift: float,
+                strokes: tuple[np.ndarray, np.ndarray], reach: int = 4
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Points of the rounded cap next to an apex (nadir) where both strokes merge.
 
     There a column's run top (bottom) is the curve a little closer to the
-    apex: ``shift`` px towards it, ``half`` a line width inside the ink.
+    apex: ``shift`` px towards it, ``half`` a line width inside the ink. A
+    point is added only where it reaches beyond the column's stroke points
+    (``strokes``: their top and bottom row per column).
     """
     xs, ys = [], []
     ia, ina = np.flatnonzero(apex), np.flatnonzero(nadir)
@@ -600,8 +625,12 @@ def _cap_points(t: np.ndarray, b: np.ndarray, bare: np.ndarray, apex: np.ndarray
         n = dn[np.argmin(np.abs(dn - x))] if dn.size else None
         if a is not None and (n is None or abs(a - x) < abs(n - x)):
             target, value = a, t[x] + half
+            if value > strokes[0][x] - 1:
+                continue
         elif n is not None and (a is None or abs(n - x) < abs(a - x)):
             target, value = n, b[x] - half
+            if value < strokes[1][x] + 1:
+                continue
         else:
             continue
         step = min(shift, abs(target - x) - 0.25)

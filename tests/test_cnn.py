@@ -118,6 +118,15 @@ def test_prepare_sheet_and_leads_shapes_and_cache(tmp_path: Path) -> None:
         prepare_sheet(img, (8, 80))
 
 
+def test_digitizer_lead_source_falls_back_to_fixed_split() -> None:
+    img = make_sheet(0, 4)  # too small and odd for the digitizer
+    with pytest.warns(RuntimeWarning, match="fixed 3x4"):
+        crops = prepare_leads(img, 32, lead_source="digitizer")
+    np.testing.assert_array_equal(crops, prepare_leads(img, 32))
+    with pytest.raises(ConfigurationError):
+        prepare_leads(img, 32, lead_source="ocr")
+
+
 def test_augmentation_defaults_and_paper() -> None:
     assert not Augmentation().horizontal_flip
     paper = Augmentation.paper()
@@ -214,6 +223,26 @@ def test_lead_input_is_aggregated_per_sheet_and_deterministic() -> None:
     assert pa.shape == (8, 2)
     assert "val_loss" in a.history_  # grouped validation split was used
     np.testing.assert_array_equal(pa, b.predict_proba(X))
+
+
+@pytest.mark.cnn
+@needs_tf
+def test_augmented_dataset_is_seeded_and_fills_white() -> None:
+    from ecgclassify.imagedata import make_dataset
+
+    imgs = np.zeros((4, 40, 60, 3), np.uint8)  # black images: anything white was filled in
+    aug = Augmentation(rotation_deg=20, shift_fraction=0.2, shear=0.2, zoom=0.2)
+
+    def epochs(seed: int) -> list[np.ndarray]:
+        ds = make_dataset(imgs, np.zeros(4), batch_size=4, augmentation=aug, seed=seed)
+        return [next(iter(ds))[0].numpy() for _ in range(2)]
+
+    a, b = epochs(1), epochs(1)
+    np.testing.assert_array_equal(a[0], b[0])  # same seed, same transforms
+    assert not np.array_equal(a[0], a[1])  # a new transform every epoch
+    assert a[0].shape == (4, 40, 60, 3) and a[0].max() == 255.0
+    plain = next(iter(make_dataset(imgs, np.zeros(4), batch_size=4)))[0].numpy()
+    assert plain.max() == 0.0
 
 
 @pytest.mark.cnn

@@ -22,6 +22,7 @@ from ecgdigitize.io import load_image
 from ecgdigitize.record import ECGRecord
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.filterwarnings("ignore:scale from the page")
 
 
 @pytest.fixture(scope="module")

@@ -138,7 +138,7 @@ def test_failed_sheet_gives_nan_row_and_warning(tmp_path: Path,
     clf = FeaturePredictor(model="logreg", cache_dir=str(tmp_path / "c"), verbose=False)
     with pytest.warns(DigitizationWarning, match="blank sheet"):
         row = clf.features([str(blank)])
-    assert row.shape == (1, 109) and np.isnan(row).all()
+    assert row.shape == (1, 123) and np.isnan(row).all()
     FP._FEATURE_MEMO.clear()
     with pytest.warns(DigitizationWarning, match="cached"):
         clf.features([str(blank)])
@@ -150,6 +150,19 @@ def test_failed_sheet_gives_nan_row_and_warning(tmp_path: Path,
     fitted.fit(X, y)
     with pytest.warns(DigitizationWarning):
         assert fitted.predict_proba([str(blank)]).shape == (1, 2)
+
+
+def test_feature_sets() -> None:
+    X, y = _records(12)
+    lin = FeaturePredictor(model="logreg", verbose=False).fit(X, y)
+    assert len(lin.feature_names_) == 39 and "V2_st60_mv" not in set(lin.feature_names_)
+    trees = FeaturePredictor(model="rf", verbose=False, model_params={"n_estimators": 10})
+    assert len(trees.fit(X, y).feature_names_) == 123
+    full = FeaturePredictor(model="logreg", feature_set="all", verbose=False).fit(X, y)
+    assert len(full.feature_names_) == 123
+    assert full.predict_proba(X).shape == lin.predict_proba(X).shape == (12, 2)
+    with pytest.raises(ConfigurationError, match="feature_set"):
+        FeaturePredictor(feature_set="some", verbose=False).fit(X, y)
 
 
 def test_errors() -> None:

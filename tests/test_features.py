@@ -65,7 +65,7 @@ def gaussian_record(hr: float = 60.0, *, rr_jitter: float = 0.0, r_mv: float = 1
 
 def test_feature_names_match_table() -> None:
     names = feature_names()
-    assert len(names) == len(set(names)) == 25 + 7 * 12
+    assert len(names) == len(set(names)) == 39 + 7 * 12
     assert all(n in FEATURES or f"{{lead}}_{n.split('_', 1)[1]}" in FEATURES for n in names)
     table = features_table_markdown()
     assert "| `hr_bpm` | 1/min |" in table and "`{lead}_st60_mv`" in table
@@ -113,6 +113,10 @@ def test_q_waves_st_elevation_and_t_inversion_are_detected() -> None:
     assert f["n_st_elevated"] == 12
     assert f["V2_t_amp_mv"] < -0.15
     assert f["n_t_inverted"] == 11
+    assert f["st_anterior_mv"] == pytest.approx(0.25, abs=0.07)
+    assert f["q_inferior_mv"] == pytest.approx(0.5, abs=0.1)
+    assert f["st_elev_sum_mv"] == pytest.approx(11 * f["st_lateral_mv"], rel=0.2)
+    assert f["t_neg_sum_mv"] == pytest.approx(-11 * f["t_lateral_mv"], rel=0.2)
 
 
 def test_missing_leads_give_nan_not_errors() -> None:
@@ -176,11 +180,11 @@ def test_transformer_shapes_and_names() -> None:
     recs = [gaussian_record(60), gaussian_record(90)]
     ext = ECGFeatureExtractor().fit(recs)
     out = ext.transform(recs)
-    assert out.shape == (2, 109)
+    assert out.shape == (2, 123)
     names = list(ext.get_feature_names_out())
     assert out[1, names.index("hr_bpm")] == pytest.approx(90, rel=0.02)
     sub = ECGFeatureExtractor(lead_names=("II", "V2")).fit_transform(recs)
-    assert sub.shape == (2, 25 + 14)
+    assert sub.shape == (2, 39 + 14)
     with pytest.raises(ConfigurationError):
         ext.transform(np.zeros((2, 3)))
     with pytest.raises(ConfigurationError):

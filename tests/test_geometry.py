@@ -45,6 +45,14 @@ def test_page_orientation(sim_record, layout, quarter_turns):
     assert detect_page_orientation(turned) == 90 * quarter_turns
 
 
+@pytest.mark.parametrize("quarter_turns", [0, 1, 2, 3])
+def test_page_orientation_of_skewed_sheet_with_grid(sim_record, quarter_turns):
+    sheet = render_sheet(sim_record, "12x1", SheetStyle(dpi=100), Degradation(rotation_deg=-7.0))
+    turned = np.ascontiguousarray(np.rot90(sheet.image, quarter_turns))
+    grid = detect_grid(turned)
+    assert detect_page_orientation(turned, grid=grid) == 90 * quarter_turns
+
+
 def test_rectify_undoes_quarter_turn_and_skew(clean_sheet):
     img = clean_sheet.image
     turned = np.ascontiguousarray(np.rot90(img, 1))

@@ -109,7 +109,7 @@ def write_corpus(folder: Path, sheet: np.ndarray) -> dict[str, Path]:
         "rgba.png": _bytes(Image.fromarray(rgba, "RGBA"), "PNG"),
         "exif.jpg": _bytes(img.transpose(Image.Transpose.ROTATE_270), "JPEG", exif=exif,
                            quality=95),
-        "sheet.pdf": _bytes(img, "PDF", resolution=100.0),
+        "sheet.pdf": _bytes(img, "PDF", resolution=200.0),  # 1:1 at the 200 dpi default
     }
     paths = {name: folder / name for name in files}
     for name, data in files.items():
@@ -167,7 +167,7 @@ def test_bomb_costs_neither_time_nor_memory(corpus: dict[str, Path]) -> None:
 @pytest.mark.parametrize("name", VARIANTS)
 def test_unusual_encodings_load_as_the_same_sheet(corpus: dict[str, Path], sheet_image: np.ndarray,
                                                   name: str) -> None:
-    rgb = load_image(corpus[name], pdf_dpi=100)
+    rgb = load_image(corpus[name])
     assert rgb.shape == sheet_image.shape
     grey = lambda a: a.astype(float).mean(axis=2)  # noqa: E731
     diff = np.abs(grey(rgb) - grey(sheet_image))

@@ -46,6 +46,7 @@ def test_layout_and_panels_match_truth(sim_record, layout, style):
     for pulse in found.pulses:
         assert pulse.height_px == pytest.approx(10 * sheet.truth.px_per_mm[1], rel=0.03)
     assert 0.4 < found.confidence <= 1.0
+    assert found.px_per_s == pytest.approx(25 * sheet.truth.px_per_mm[0], rel=0.005)
 
 
 @pytest.mark.parametrize("layout", ["3x4+1", "6x2", "12x1"])
@@ -142,5 +143,7 @@ def test_reference_sheets_layout(reference_images_dir):
         # column separators printed at x = 644, 1136, 1628 (README)
         starts = sorted({round(p.box_px[0]) for p in found.panels if not p.is_rhythm})
         assert np.allclose(starts[1:], [644, 1136, 1628], atol=3)
+        # the printed time axis: 492 px per 2.5 s column, not 25 mm/s x grid px/mm
+        assert found.px_per_s == pytest.approx(196.8, rel=0.003)
         assert all(abs(b - e) < 8 for b, e in zip(found.row_baselines_px,
                                                    [465, 765, 1066, 1366], strict=True))

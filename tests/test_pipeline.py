@@ -129,3 +129,30 @@ def test_config_is_frozen_and_exported() -> None:
         cfg.fs = 100  # type: ignore[misc]
     assert cfg.replace(fs=100).fs == 100.0
     assert ecgdigitize.digitize is not None and ecgdigitize.DigitizedECG is DigitizedECG
+
+
+def test_fine_images_are_traced_on_a_shrunk_copy(sheet, monkeypatch) -> None:
+    """A 4x upscaled sheet (15.7 px/mm) is shrunk for tracing; results stay in its coordinates."""
+    from dataclasses import replace
+
+    import cv2
+
+    import ecgdigitize.pipeline as pipeline
+
+    f = 4.0
+    big = cv2.resize(sheet.image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+    panels = [replace(p, box_px=tuple((v + 0.5) * f - 0.5 for v in p.box_px),
+                      baseline_y_px=(p.baseline_y_px + 0.5) * f - 0.5)
+              for p in sheet.truth.panels]
+    t = sheet.truth
+    cal = Calibration(t.px_per_mm[0] * f, t.px_per_mm[1] * f, 25.0, 10.0)
+    shrunk = digitize_panels(big, panels, cal)
+    monkeypatch.setattr(pipeline, "TRACE_PX_PER_MM", 1000.0)     # no shrinking
+    full = digitize_panels(big, panels, cal)
+    assert shrunk.working_shape == full.working_shape == big.shape[:2]
+    snr_shrunk = score_record(t.reference, shrunk).attrs["mean_snr_db"]
+    snr_full = score_record(t.reference, full).attrs["mean_snr_db"]
+    assert snr_shrunk > snr_full - 1.0
+    a, b = shrunk.extras["traces"].traces[0], full.extras["traces"].traces[0]
+    assert a.panel == panels[0]
+    assert abs(np.nanmedian(a.y_px) - np.nanmedian(b.y_px)) < 2.0   # same (big) px, 0.13 mm
