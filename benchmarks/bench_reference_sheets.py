@@ -86,16 +86,15 @@ def panel_samples(res: DigitizedECG, lead: str, rhythm: bool) -> np.ndarray:
 
 def consistency(res: DigitizedECG) -> dict[str, float]:
     """Einthoven and rhythm-strip SNRs of one digitized sheet."""
-    n = round(COL1_S * res.fs)
-    i, ii, iii = (res.lead(k)[:n] for k in ("I", "II", "III"))
+    # the column-1 grid panels (the assembled leads may hold the rhythm strip there)
+    i, ii, iii = (panel_samples(res, k, rhythm=False) for k in ("I", "II", "III"))
     strip = [p.lead for p in res.panels if p.is_rhythm]
-    ii_panel = panel_samples(res, "II", rhythm=False)
-    out = {"einthoven_snr_db": snr(ii_panel, i + iii)}
+    out = {"einthoven_snr_db": snr(ii, i + iii)}
     if strip:
         lead = strip[0]
         out["rhythm_snr_db"] = snr(panel_samples(res, lead, rhythm=False),
                                    panel_samples(res, lead, rhythm=True))
-    del ii
+        out["rhythm_is_ii"] = float(lead == "II")
     return out
 
 
@@ -155,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         row = {"leads_recovered": float(recovered), "time_s": clock.elapsed_s, "failed": 0.0,
                **consistency(res)}
         row.update({f"{s}_s": float(res.stage_times_s.get(s, 0.0)) for s in STAGES})
-        year = "2019" if "2019" in " ".join(res.warnings) else "sheet"
-        table.add(year, **row)
+        # Nov-2019 sheets (rhythm strip II) are the coarsely compressed ~310 KB files
+        table.add("2019 (strip II)" if path.stat().st_size < 450_000 else "2020 (strip III)",
+                  **row)
         if k in picks:
             save_overlay(path, res, OVERLAYS / f"{path.stem.replace('(', '_').replace(')', '')}.png")
     table.print()

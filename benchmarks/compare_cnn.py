@@ -49,7 +49,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "mobilenet_v2-leads": ("grouped", dict(_LEADS, backbone="mobilenet_v2", alpha=0.35,
                                            epochs=8, patience=4)),
     "efficientnet_v2_b0": ("grouped", dict(_SHEET, backbone="efficientnet_v2_b0", alpha=1.0,
-                                           epochs=12, patience=6)),
+                                           epochs=8, patience=4)),
     "efficientnet_v2_b0-leads": ("grouped", dict(_LEADS, backbone="efficientnet_v2_b0",
                                                  epochs=6, patience=3)),
     "mobilenet_v2-paper": ("leaky", dict(_SHEET, paper_protocol=True)),

@@ -2,7 +2,8 @@
 
 Digitizes every reference sheet once through the digitization cache (about
 7 min of CPU for the 418 distinct sheets; later runs read the cache), then
-cross-validates the three feature models (logreg, rf, hgb) under:
+cross-validates the feature models (logreg, rf, hgb, and their ensemble =
+soft vote of logreg + rf) under:
 
 - ``grouped``: StratifiedGroupKFold by content SHA-256 (no copy crosses a split);
 - ``leaky``: per-file StratifiedKFold (duplicates cross the split; only to
@@ -20,6 +21,10 @@ Usage (2-core CPU, no GPU)::
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # shared 2-core machine: no OpenMP oversubscription
 
 import argparse
 import json
@@ -39,7 +44,7 @@ from ecgclassify.features import FEATURES_VERSION, extract_features
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "results" / "feature_models.md"
-MODELS = ("logreg", "rf", "hgb")
+MODELS = ("logreg", "rf", "hgb", "ensemble")
 
 
 def _args() -> argparse.Namespace:

@@ -12,8 +12,10 @@ skipped, one that fails is reported and the study goes on.
 
 ``--quick`` runs every step on a few inputs (minutes instead of hours): a
 smoke test of the whole chain. Its outputs are moved to ``out/study-quick/``
-and the docs' files it touched are restored, so a quick run never replaces
-the real tables.
+and the files it touched under ``docs/`` and ``benchmarks/results/`` are
+restored from a copy taken at its start, so a quick run never replaces the
+real tables. (Do not run it while another benchmark writes its results: a
+file written meanwhile would be restored too.)
 
 Run from the repository root (2-core CPU, no GPU: the full study takes hours,
 mostly the CNN cross-validation)::
@@ -53,8 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_DIRS = (ROOT / "docs" / "results", ROOT / "benchmarks" / "results", ROOT / "docs" / "img")
 QUICK_OUT = ROOT / "out" / "study-quick"
 #: Runner JSON results (``benchmarks.runner.Table``) rendered into docs/results/<name>.md.
-JSON_TABLES = ("bench_digitize", "bench_reference_sheets", "bench_front_stages", "bench_synth",
-               "bench_cnn", "feature_extraction")
+JSON_TABLES = ("bench_digitize", "bench_digitize_truth_panels", "bench_reference_sheets",
+               "bench_front_stages", "bench_synth", "bench_cnn", "feature_extraction")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("digitize", "benchmarks.bench_digitize", (), ("--n", "3", "--variants", "clean,degraded"),
          "SNR and speed of digitize() on renders of the 51 records"),
+    Step("digitize_truth_panels", "benchmarks.bench_digitize",
+         ("--truth-panels",), ("--truth-panels", "--n", "3", "--variants", "clean"),
+         "trace + calibration stages alone (true panels)"),
     Step("reference_sheets", "benchmarks.bench_reference_sheets", (),
          ("--limit", "5", "--overlays", "1"), "digitizer self-consistency on the real sheets"),
     Step("front_stages", "benchmarks.bench_front_stages", (),
@@ -170,7 +175,7 @@ def run_step(step: Step, quick: bool) -> Outcome:
     before = _snapshot()
     t0 = time.perf_counter()
     try:
-        if step.module == __name__:  # the last step: tables from the JSON results
+        if step.module == "benchmarks.study":  # the last step: tables from the JSON results
             write_json_tables()
             rc = 0
         else:

@@ -12,6 +12,10 @@ Usage::
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # shared 2-core machine: no OpenMP oversubscription
+
 import argparse
 import time
 from pathlib import Path

@@ -8,6 +8,10 @@
   checkout still builds with ``--strict``.
 - ``<!-- FEATURES_TABLE -->`` is replaced by the feature table generated from
   :data:`ecgclassify.features.FEATURES`, so the docs never drift from the code.
+- ``<!-- N_FEATURES -->`` (and ``N_GLOBAL_FEATURES``, ``N_LEAD_FEATURES``,
+  ``N_LEAD_COLUMNS``) become the counts of that table;
+  ``<!-- OVERLAYS_GALLERY -->`` becomes every overlay in ``docs/img/overlays/``
+  (drawn by ``benchmarks/bench_reference_sheets.py``; its file names vary).
 - A ``::: package.module`` block whose module file does not exist (yet) is
   replaced by a note instead of failing the build; ``tests/test_docs.py``
   checks separately that every listed module exists.
@@ -31,6 +35,7 @@ RESULT_COMMANDS: dict[str, str] = {
     "bench_cnn.md": "python -m benchmarks.bench_cnn",
     "batch.md": "python -m benchmarks.bench_batch",
     "bench_digitize.md": "python -m benchmarks.bench_digitize",
+    "bench_digitize_truth_panels.md": "python -m benchmarks.bench_digitize --truth-panels",
     "bench_front_stages.md": "python -m benchmarks.bench_front_stages",
     "bench_reference_sheets.md": "python -m benchmarks.bench_reference_sheets",
     "bench_synth.md": "python -m benchmarks.bench_synth",
@@ -89,10 +94,37 @@ def _features_table() -> str:
     return features_table_markdown()
 
 
+def _feature_counts() -> dict[str, str]:
+    """``<!-- N_FEATURES -->`` and friends: counts from :mod:`ecgclassify.features`."""
+    try:
+        from ecgclassify.features import GLOBAL_FEATURES, LEAD_FEATURES, feature_names
+    except ImportError:
+        return {}
+    return {"<!-- N_FEATURES -->": str(len(feature_names())),
+            "<!-- N_GLOBAL_FEATURES -->": str(len(GLOBAL_FEATURES)),
+            "<!-- N_LEAD_FEATURES -->": str(len(LEAD_FEATURES)),
+            "<!-- N_LEAD_COLUMNS -->": str(len(feature_names()) - len(GLOBAL_FEATURES))}
+
+
+def _overlay_gallery() -> str:
+    """Every overlay PNG that ``benchmarks.bench_reference_sheets`` wrote to docs/img/overlays."""
+    shots = sorted((ROOT / "docs" / "img" / "overlays").glob("*.png"))
+    if not shots:
+        return ("*(no overlays yet: `python -m benchmarks.bench_reference_sheets` draws "
+                "them)*")
+    return "\n\n".join(f"![{p.stem.replace('_', ' ')}: recovered traces over the sheet]"
+                       f"(img/overlays/{p.name})" for p in shots)
+
+
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     """Apply the three substitutions above to every page."""
     markdown = _SNIPPET.sub(_include_result, markdown)
     markdown = _API.sub(_missing_module, markdown)
     if "<!-- FEATURES_TABLE -->" in markdown:
         markdown = markdown.replace("<!-- FEATURES_TABLE -->", _features_table())
+    if "<!-- N_" in markdown:
+        for key, value in _feature_counts().items():
+            markdown = markdown.replace(key, value)
+    if "<!-- OVERLAYS_GALLERY -->" in markdown:
+        markdown = markdown.replace("<!-- OVERLAYS_GALLERY -->", _overlay_gallery())
     return markdown

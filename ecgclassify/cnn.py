@@ -272,7 +272,7 @@ class CNNPredictor(BasePredictor):
                              lead_source=self.lead_source)
 
     # --- fit ---------------------------------------------------------------------------
-    def fit(self, X: Sequence[Any], y: Sequence[int], groups: Sequence[Any] | None = None, *,
+    def fit(self, X: Sequence[Any], y: Sequence[int] | np.ndarray, groups: Sequence[Any] | None = None, *,
             resume_from: str | os.PathLike[str] | None = None) -> CNNPredictor:
         """Train on sheets ``X`` with labels ``y``.
 
@@ -437,7 +437,14 @@ class CNNPredictor(BasePredictor):
 
     # --- persistence ---------------------------------------------------------------
     def _save_payload(self, directory: Path) -> dict[str, Any]:
-        self.model_.save(directory / "model.keras")
+        model = self.model_
+        if getattr(model, "optimizer", None) is not None:
+            # weights only: the optimizer state would double the file (resume_from
+            # restarts the optimizer anyway)
+            keras = _import_keras()
+            model = keras.models.clone_model(self.model_)
+            model.set_weights(self.model_.get_weights())
+        model.save(directory / "model.keras")
         aug = self._augmentation()
         history = {k: list(v) for k, v in getattr(self, "history_", {}).items()}
         (directory / "history.json").write_text(json.dumps(history))
@@ -514,8 +521,8 @@ def _register_models() -> None:
     recipes: dict[str, dict[str, Any]] = {
         "mobilenet_v2": {"backbone": "mobilenet_v2", **sheet},
         "mobilenet_v2-leads": {"backbone": "mobilenet_v2", **leads, "epochs": 8, "patience": 4},
-        "efficientnet_v2_b0": {"backbone": "efficientnet_v2_b0", **sheet, "epochs": 12,
-                               "patience": 6},
+        "efficientnet_v2_b0": {"backbone": "efficientnet_v2_b0", **sheet, "epochs": 8,
+                               "patience": 4},
         "efficientnet_v2_b0-leads": {"backbone": "efficientnet_v2_b0", **leads, "epochs": 6,
                                      "patience": 3},
         "mobilenet_v2-paper": {"backbone": "mobilenet_v2", **sheet, "paper_protocol": True},

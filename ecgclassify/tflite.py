@@ -168,7 +168,7 @@ class TFLitePredictor(BasePredictor):
         self.num_threads = num_threads
         self.batch_size = batch_size
 
-    def fit(self, X: Sequence[Any], y: Sequence[int]) -> TFLitePredictor:
+    def fit(self, X: Sequence[Any], y: Sequence[int] | np.ndarray) -> TFLitePredictor:
         """Not supported: train a :class:`~ecgclassify.cnn.CNNPredictor` and export it."""
         raise ConfigurationError("TFLitePredictor is inference-only; fit a CNNPredictor and "
                                  "convert it with ecgclassify.tflite.export_tflite()")

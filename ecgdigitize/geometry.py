@@ -6,8 +6,10 @@ in the input*, which :func:`rectify` removes. Every transform is a 3x3
 homography mapping input pixel coordinates ``(x, y, 1)`` to working pixels.
 
 Changes to the agreed interface: :func:`rectify` also takes ``orientation``
-(0/90/180/270, from :func:`detect_page_orientation`) and ``grid`` (its skew
-is used when ``rotation_deg`` is None); :class:`Rectified` also has ``quad``.
+(0/90/180/270, from :func:`detect_page_orientation`), ``grid`` (its skew is
+used when ``rotation_deg`` is None) and ``fill``; :class:`Rectified` also has
+``quad``; :func:`detect_page_orientation` takes an optional ``grid`` (pass it:
+the skew is removed before the up/down test).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_pa
            "rectify"]
 
 _SMALL_SIDE_PX = 900  # working size of the quick ink-based estimates
+_WAVE_ASYMMETRY = 0.25  # (ink above - below the baselines) / both, needed to call a sheet turned
 _MIN_ROTATION_DEG = 0.02  # smaller skews (under 1 px across a sheet) are not worth resampling
 
 
@@ -93,21 +96,23 @@ def estimate_rotation(rgb_or_gray: np.ndarray, grid: GridSpec | None = None) -> 
 
 
 def _rotation_from_ink(img: np.ndarray, max_deg: float = 15.0) -> float:
-    small, _ = _shrink(img)
-    ink = ink_mask(small, threshold=0.6).astype(np.float32)
-    if ink.sum() == 0:
-        return 0.0
-    h, w = ink.shape
-    centre = (w / 2.0, h / 2.0)
+    """Angle (CCW deg) at which the ink's row profile is sharpest: coarse on a
+    small copy, then finer on a larger one."""
     best = 0.0
-    for span, n in ((max_deg, 61), (0.5, 21), (0.05, 11)):
-        angles = best + np.linspace(-span, span, n)
-        scores = []
-        for a in angles:
-            m = cv2.getRotationMatrix2D(centre, -float(a), 1.0)
-            rows = cv2.warpAffine(ink, m, (w, h), flags=cv2.INTER_LINEAR).sum(axis=1)
-            scores.append(float(np.square(rows).sum()))
-        best = float(angles[int(np.argmax(scores))])
+    for side, steps in ((450, ((max_deg, 31),)), (_SMALL_SIDE_PX, ((0.6, 13), (0.06, 13)))):
+        small, _ = _shrink(img, side)
+        ink = ink_mask(small, threshold=0.6).astype(np.float32)
+        if ink.sum() == 0:
+            return 0.0
+        h, w = ink.shape
+        for span, n in steps:
+            angles = best + np.linspace(-span, span, n)
+            scores = []
+            for a in angles:
+                m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), -float(a), 1.0)
+                rows = cv2.warpAffine(ink, m, (w, h), flags=cv2.INTER_LINEAR).sum(axis=1)
+                scores.append(float(np.square(rows).sum()))
+            best = float(angles[int(np.argmax(scores))])
     return best
 
 
@@ -127,7 +132,8 @@ def detect_page_orientation(rgb: np.ndarray, grid: GridSpec | None = None) -> in
         Sheet image.
     grid : GridSpec, optional
         Grid found on ``rgb``; its skew is removed first (the pulse test
-        needs vertical strokes). Without it, pass a deskewed image.
+        needs vertical strokes). Without it the skew is estimated from the
+        trace baselines (slower).
 
     Returns
     -------
@@ -145,8 +151,12 @@ def detect_page_orientation(rgb: np.ndarray, grid: GridSpec | None = None) -> in
     (0, 90)
     """
     small, _ = _shrink(np.asarray(rgb), 1400)
-    if grid is not None and grid.source == "grid" and abs(grid.rotation_deg) > _MIN_ROTATION_DEG:
-        small = _rotate(small, grid.rotation_deg, None)[0]
+    if grid is not None and grid.source == "grid":
+        skew = grid.rotation_deg
+    else:
+        skew = _rotation_from_ink(small)
+    if abs(skew) > _MIN_ROTATION_DEG:
+        small = _rotate(small, skew, None)[0]
     ink = ink_mask(small).astype(np.uint8)
     h, w = ink.shape
     if max(h, w) >= 1.15 * min(h, w):  # paper sheets are landscape: the aspect ratio decides
@@ -190,7 +200,7 @@ def _upright_score(ink: np.ndarray) -> float:
         return 0.0
     peaks, _ = find_peaks(profile, height=0.25 * profile.max(), distance=max(5, h // 30))
     half = int(np.median(np.diff(peaks)) / 2) if len(peaks) > 1 else h // 8
-    score = 0.0
+    score = total = 0.0
     for b in peaks:
         lo = max(b - half, 0)
         band = ink[lo:b + half].astype(bool)
@@ -200,8 +210,11 @@ def _upright_score(ink: np.ndarray) -> float:
         ys = np.arange(band.shape[0])[:, None] - (b - lo)
         rise = -np.where(band, ys, 10 ** 6).min(axis=0)[has]
         fall = np.where(band, ys, -(10 ** 6)).max(axis=0)[has]
-        score += float(np.clip(rise - 3, 0, None).sum() - np.clip(fall - 3, 0, None).sum())
-    return score
+        up, down = np.clip(rise - 3, 0, None).sum(), np.clip(fall - 3, 0, None).sum()
+        score += float(up - down)
+        total += float(up + down)
+    # most sheets are upright: without pulses, turn only on a clear asymmetry
+    return score / total if total > 0 and abs(score / total) > _WAVE_ASYMMETRY else 0.0
 
 
 def find_page_quad(rgb: np.ndarray) -> np.ndarray | None:
@@ -229,7 +242,7 @@ def find_page_quad(rgb: np.ndarray) -> np.ndarray | None:
     >>> find_page_quad(img).round(-1).astype(int).tolist()
     [[60, 40], [350, 60], [330, 260], [50, 250]]
     """
-    small, scale = _shrink(np.asarray(rgb))
+    small, scale = _shrink(np.asarray(rgb), 600)
     grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     _, bright = cv2.threshold(cv2.GaussianBlur(grey, (5, 5), 0), 0, 255,
                               cv2.THRESH_BINARY + cv2.THRESH_OTSU)

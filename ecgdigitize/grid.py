@@ -10,11 +10,11 @@ strong comb at 1 mm with weaker sub-harmonics at 5 mm. Without a grid the
 scale falls back to the calibration pulses (1 mV tall) and then to the page
 size (US letter or A4 width); :attr:`GridSpec.source` says which.
 
-Changes to the agreed interface: :class:`GridSpec` has two extra fields with
-defaults, ``rotation_deg`` (skew of the grid lines, CCW degrees, the same
-convention as :func:`cv2.getRotationMatrix2D`) and ``period_confidence``
-(unused by callers; kept out), and the module also exports :func:`ink_mask`,
-shared with :mod:`ecgdigitize.layout`.
+Changes to the agreed interface: :class:`GridSpec` has one extra field with a
+default, ``rotation_deg`` (skew of the grid lines, CCW degrees, the convention
+of :func:`cv2.getRotationMatrix2D`); the module also exports :func:`ink_mask`,
+:func:`find_pulse_boxes` and :func:`find_pulse_scale`, shared with
+:mod:`ecgdigitize.geometry` and :mod:`ecgdigitize.layout`.
 """
 
 from __future__ import annotations

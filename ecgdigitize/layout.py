@@ -8,8 +8,8 @@ with the scale from :mod:`ecgdigitize.grid`:
 2. a calibration pulse (a rectangle ``gain`` mm tall) at a row's start gives its
    0 mV line exactly; without one the isoelectric line is used;
 3. every standard layout spans 10 s per row, so the trace start plus
-   ``10 s x speed x px/mm`` gives the row; full-height separators, when
-   printed, refine the start;
+   ``10 s x speed x px/mm`` gives the row; full-height column separators,
+   when printed, refine the start and the printed row length, ticks the start;
 4. the number of rows names the layout (3 -> "3x4", 4 -> "3x4+1", 6 -> "6x2" or
    "3x4+3" by the column separators, 12 -> "12x1"); panels follow the clinical
    convention (column ``c`` of ``C`` shows ``c * 10/C .. (c + 1) * 10/C`` s);
@@ -17,7 +17,10 @@ with the scale from :mod:`ecgdigitize.grid`:
    has three strokes ("III").
 
 Changes to the agreed interface: :func:`find_layout` also takes
-``rhythm_leads``; :class:`PulseInfo` is ``(box_px, height_px, baseline_y_px, row)``.
+``rhythm_leads``; :class:`Layout` has an extra field ``px_per_s`` (printed
+time scale; map x to time with it or with the panel boxes, since on some
+machines it differs from ``speed x grid px/mm``); :class:`PulseInfo` is
+``(box_px, height_px, baseline_y_px, row)``.
 """
 
 from __future__ import annotations
@@ -379,35 +382,32 @@ def _first_run_start(cols: np.ndarray, *, skip_short: bool, ppm_x: float) -> flo
 
 def _snap_to_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float,
                         n_cols: int, ppm_x: float, ppm_y: float) -> tuple[float, float]:
-    """Refine the start and length of the rows with the printed column separators.
+    """Refine the start (and length) of the rows with the printed column separators.
 
-    Separators (full lines or ticks) found at ``x0 + k * row_len / n_cols`` in
-    the grid rows give ``x = a + b * k`` by least squares: ``a`` is the start
-    and ``n_cols * b`` the printed row length, which may differ slightly from
-    ``10 s x speed x grid px/mm`` on some machines.
+    Full-height separator lines at ``x0 + k * row_len / n_cols`` give
+    ``x = a + b * k`` by least squares: ``a`` is the start and ``n_cols * b``
+    the printed row length, which may differ slightly from ``10 s x speed x
+    grid px/mm`` on some machines. Short ticks across the baselines can be
+    mistaken for QRS strokes (which fall at the same x in every row), so they
+    only move the start, by the median of their votes, and by at most 1.5 mm.
     """
-    enough = _full_separators(ink, rows, x0, row_len, n_cols, ppm_x)
-    if len(enough) < 2:  # no full-height lines: ticks across each row's baseline
-        found: dict[int, list[float]] = {}
-        for r in rows:
-            for k in range(1, n_cols):
-                x = _separator_x(ink, r.y, x0 + k * row_len / n_cols, ppm_x, ppm_y,
-                                 search_mm=2.5)
-                if x is not None:
-                    found.setdefault(k, []).append(x)
-        enough = {k: float(np.median(v)) for k, v in found.items()
-                  if len(v) >= max(1, len(rows) / 2)}
-    if not enough:
-        return x0, row_len
-    # separators agree on the start; a QRS stroke next to one does not
-    starts = {k: x - k * row_len / n_cols for k, x in enough.items()}
-    centre = float(np.median(list(starts.values())))
-    good = sorted(k for k, v in starts.items() if abs(v - centre) < 1.0 * ppm_x)
-    if len(good) >= 2:
-        b, a = np.polyfit(good, [enough[k] for k in good], 1)
+    full = _full_separators(ink, rows, x0, row_len, n_cols, ppm_x)
+    if len(full) >= 2:
+        ks = sorted(full)
+        b, a = np.polyfit(ks, [full[k] for k in ks], 1)
         if abs(b * n_cols / row_len - 1) < 0.03:
             return float(a), float(b * n_cols)
-    return float(np.median([starts[k] for k in good])), row_len
+    votes = []
+    for r in rows:
+        for k in range(1, n_cols):
+            x = _separator_x(ink, r.y, x0 + k * row_len / n_cols, ppm_x, ppm_y, search_mm=1.5)
+            if x is not None:
+                votes.append(x - k * row_len / n_cols)
+    if len(votes) >= max(2, 0.4 * len(rows) * (n_cols - 1)):
+        start = float(np.median(votes))
+        if abs(start - x0) < 1.5 * ppm_x:
+            return start, row_len
+    return x0, row_len
 
 
 def _name_layout(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, ppm_x: float,

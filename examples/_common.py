@@ -52,15 +52,16 @@ def sample_sheet(seed: int = 3, *, layout: str = "3x4+1", dpi: float = 200.0,
                  rotation_deg: float = 0.0, heart_rate: float = 70.0) -> Any:
     """A rendered sheet of a simulated 10 s 12-lead ECG, with its exact truth.
 
-    A mildly degraded scan when ``rotation_deg`` is not 0 (skew, shading, blur, JPEG).
+    A degraded scan when ``rotation_deg`` is not 0: skew, blur (1 px), noise (2 %) and
+    JPEG (quality 70), the "degraded" variant of ``benchmarks/bench_digitize.py``.
     """
     from ecgdigitize.synth import Degradation, SheetStyle, render_sheet, simulate_record
 
     record = simulate_record(duration_s=10.0, fs=500.0, heart_rate=heart_rate, seed=seed)
     degradation = None
     if rotation_deg:
-        degradation = Degradation(rotation_deg=rotation_deg, shading=0.25, blur_sigma_px=0.6,
-                                  gaussian_noise_std=0.01, jpeg_quality=85)
+        degradation = Degradation(rotation_deg=rotation_deg, blur_sigma_px=1.0,
+                                  gaussian_noise_std=0.02, jpeg_quality=70)
     return render_sheet(record, layout, SheetStyle(dpi=dpi), degradation, seed=seed)
 
 

@@ -29,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
 
-    from ecgdigitize import load_image
-    from ecgdigitize.convert import draw_overlay
-    from ecgdigitize.pipeline import digitize
+    from ecgdigitize import digitize, load_image
 
     truth = None
     if args.sheet:
@@ -50,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  warning: {w}")
 
     fig, ax = plt.subplots(2, 1, figsize=(12, 12.5), gridspec_kw={"height_ratios": [3.1, 1]})
-    ax[0].imshow(draw_overlay(image, result))
-    ax[0].set_axis_off()
-    ax[0].set_title("panels found (green) and recovered signal drawn back (blue)")
+    result.plot_overlay(image, ax=ax[0], colour="#0057ff")
+    ax[0].set_title("recovered signal drawn back over the input (lead name and quality 0-1)")
     ax[1].plot(result.time_s, result.lead("II"), color="tab:blue", lw=0.9, label="digitized")
     title = "lead II"
     if truth is not None:

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     import neurokit2 as nk
 
     from ecgclassify.features import extract_features, feature_names
-    from ecgdigitize.pipeline import digitize
+    from ecgdigitize import digitize
 
     sheet = sample_sheet(seed=11, dpi=150, heart_rate=64)
     result = digitize(sheet.image, fs=500)

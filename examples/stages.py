@@ -168,18 +168,28 @@ def figure_traces(rgb: np.ndarray, result: Any) -> Any:
 
 
 def figure_overlay(rgb: np.ndarray, result: Any, truth: Any = None) -> Any:
-    """Recovered signal drawn back on the sheet; with a truth, lead II against it and SNR."""
-    from ecgdigitize.convert import draw_overlay
-
-    over = draw_overlay(rgb, result)
+    """Recovered signal drawn back on the input (``result.plot_overlay``); with a truth, lead II."""
     zx0, zy0, zx1, zy1 = _zoom_box(result)
+    inv = np.linalg.inv(np.asarray(result.transform, float))
+    corners = np.array([[zx0, zy0, 1.0], [zx1, zy0, 1.0], [zx0, zy1, 1.0], [zx1, zy1, 1.0]]) @ inv.T
+    cx, cy = corners[:, 0] / corners[:, 2], corners[:, 1] / corners[:, 2]
     q = np.array(list(result.quality.values()))
+    zoom = rgb[max(0, int(cy.min())):int(cy.max()), max(0, int(cx.min())):int(cx.max())]
     fig, ax = _image_rows(
-        [over, over[zy0:zy1, zx0:zx1]],
-        [f"recovered signal (blue) drawn back over the working image: {np.sum(q > 0)}/"
+        [rgb, zoom],
+        [f"result.plot_overlay(): the recovered signal drawn back over the input, {np.sum(q > 0)}/"
          f"{len(q)} leads recovered, median quality {np.median(q):.2f}",
-         "zoom: blue over black where the numbers are right"],
+         "zoom: the blue line should cover the black trace (labels: lead, quality 0-1)"],
         extra_rows=int(truth is not None))
+    for a in ax[:2]:  # redraw both rows with the library's overlay, keeping the row sizes
+        title = a.get_title()
+        a.cla()
+        result.plot_overlay(rgb, ax=a, linewidth=0.8, colour="#0057ff")
+        for text in a.texts:  # lead labels outside the zoom must not widen the figure
+            text.set_clip_on(True)
+        a.set_title(title, fontsize=10)
+    ax[1].set_xlim(cx.min(), cx.max())
+    ax[1].set_ylim(cy.max(), cy.min())
     if truth is not None:
         from ecgdigitize.metrics import score_record
 
@@ -199,7 +209,7 @@ def figure_overlay(rgb: np.ndarray, result: Any, truth: Any = None) -> Any:
 
 def stage_figures(name: str, rgb: np.ndarray, out: Path, truth: Any = None) -> list[Path]:
     """Digitize ``rgb`` and write the five stage figures ``<name>_<k>_<stage>.png``."""
-    from ecgdigitize.pipeline import digitize
+    from ecgdigitize import digitize
 
     t0 = time.perf_counter()
     result = digitize(rgb)

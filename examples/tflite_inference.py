@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
               yerr=[[0] * len(names), [np.percentile(times[n], 95) - np.median(times[n])
                                        for n in names]], capsize=4)
     ax[1].set_ylabel("ms per sheet (median, bar to p95)")
-    ax[1].set_title("single-sheet latency, network only (2-core CPU)", fontsize=10)
+    ax[1].set_title("one prepared sheet per call (Keras: model.predict overhead included)",
+                    fontsize=9)
     png = save_figure(fig, args.out / "tflite_inference.png")
     print(f"wrote {png} ({png.stat().st_size // 1024} KB)")
     return 0

@@ -179,6 +179,19 @@ def test_fit_loss_falls_and_predicts(fitted: tuple) -> None:
 
 @pytest.mark.cnn
 @needs_tf
+def test_plot_history(fitted: tuple) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    clf, _, _ = fitted
+    ax = clf.plot_history()
+    labels = sorted(line.get_label() for line in ax.get_lines())
+    assert labels == ["accuracy", "loss"]  # no validation split in this fit
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), clf.history_["loss"])
+
+
+@pytest.mark.cnn
+@needs_tf
 def test_save_load_identical_predictions(fitted: tuple, tmp_path: Path) -> None:
     from ecgclassify import load_predictor
     from ecgclassify.cnn import CNNPredictor
