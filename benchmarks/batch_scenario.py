@@ -1,14 +1,14 @@
 """Scripted scenario: an archive with broken files, a run interrupted twice, then resumed.
 
-A folder of ``--n`` rendered sheets (default 200, from the cache of
-:mod:`benchmarks.bench_batch`) plus 10 hostile files is converted with
+A folder of ``--n`` rendered sheets (default 190, from the cache of
+:mod:`benchmarks.bench_batch`) plus 10 hostile files (200 inputs) is converted with
 ``ecgdigitize batch --jobs 2``. The run is stopped with SIGINT once a third of
 the files are done, restarted and killed with SIGKILL at two thirds, then
 restarted to completion. Checked at the end: exit status non-zero, one WFDB
 record per readable sheet, each hostile file listed as failed with its reason,
 no duplicate, partial or temporary file.
 
-Run: ``python -m benchmarks.batch_scenario [--n 200] [--jobs 2]``; writes
+Run: ``python -m benchmarks.batch_scenario [--n 190] [--jobs 2]``; writes
 ``benchmarks/results/batch_scenario.json`` and a section of ``docs/results/batch.md``.
 """
 
@@ -127,14 +127,15 @@ def check_final(out: Path, sheets: list[Path], hostile: list[Path]) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=200, help="number of sheets (200)")
+    parser.add_argument("--n", type=int, default=190,
+                        help="number of sheets (190: with the 10 hostile files, 200 inputs)")
     parser.add_argument("--dpi", type=float, default=100.0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--digitizer", default=None, help="MODULE:FUNCTION (default the real one)")
     args = parser.parse_args(argv)
     folder = CACHE / f"scenario_{args.n}"
     shutil.rmtree(folder, ignore_errors=True)
-    sheets_src = make_sheets(CACHE / f"sheets_{args.n}_{args.dpi:g}dpi", args.n, args.dpi)
+    sheets_src = make_sheets(CACHE / f"sheets_{args.dpi:g}dpi", args.n, args.dpi)
     folder.mkdir(parents=True)
     sheets = [Path(shutil.copy(p, folder / p.name)) for p in sheets_src]
     hostile = hostile_files(folder, len(sheets))
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
               and not result["tmp_left"] and not result["other_files"])
     result["passed"] = bool(passed)
     sys.stdout.write(json.dumps(result, indent=1) + "\n")
-    table = Table("batch_scenario", notes="200 sheets + 10 hostile files, SIGINT, SIGKILL, resume")
+    table = Table("batch_scenario", notes=f"{len(sheets)} sheets + 10 hostile files, SIGINT, "
+                                          "SIGKILL, resume")
     for i, st in enumerate(steps):
         table.add(f"step {i + 1} ({st['signal'] or 'to the end'})", wall_s=st["wall_s"],
                   manifest_lines=st["lines"], exit_status=st["exit"])
@@ -169,7 +171,7 @@ def write_section(result: dict[str, Any], args: argparse.Namespace) -> None:
     """The scenario section of ``docs/results/batch.md``."""
     s = result["steps"]
     lines = [
-        "## Interrupted run with hostile files", "",
+        "### Interrupted run with hostile files", "",
         f"{args.n} rendered sheets + 10 hostile files, `ecgdigitize batch --jobs {args.jobs}`; "
         f"{machine_info()['description']}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"command: `{command_line()}`.", "",

@@ -47,17 +47,17 @@ LAYOUTS = ("3x4", "3x4+1", "3x4+3", "6x2", "12x1")
 
 
 def front(image: np.ndarray) -> tuple[dict[str, float], object, object, object]:
-    """Run the three stages as the pipeline does; return stage times and results."""
+    """Run the three stages as the pipeline does; return stage times (wall) and results."""
     t0 = time.perf_counter()
     grid = detect_grid(image)
     t1 = time.perf_counter()
-    rect = rectify(image, grid=grid)
+    orientation = detect_page_orientation(image, grid=grid)
     t2 = time.perf_counter()
-    orientation = detect_page_orientation(rect.image)
+    rect = rectify(image, orientation=orientation, grid=grid)
     t3 = time.perf_counter()
     layout = find_layout(rect.image, grid)
     t4 = time.perf_counter()
-    times = {"grid_s": t1 - t0, "rectify_s": t2 - t1, "orientation_s": t3 - t2,
+    times = {"grid_s": t1 - t0, "orientation_s": t2 - t1, "rectify_s": t3 - t2,
              "layout_s": t4 - t3, "total_s": t4 - t0}
     return times, grid, rect, (layout, orientation)
 

@@ -160,6 +160,28 @@ def _pooled(runs: list[dict[str, Any]], class_names: list[str]) -> Any:
                                 class_names=class_names, labels=list(range(len(class_names))))
 
 
+def feature_row(path: Path = ROOT / "docs" / "results" / "feature_models.json") -> str | None:
+    """Table row of the best grouped feature model (engineer C's results), if present."""
+    if not path.is_file():
+        return None
+    grouped = json.loads(path.read_text())["results"]["grouped"]
+    best = max(grouped["summary"], key=lambda m: grouped["summary"][m]["macro_f1"]["mean"])
+    s = grouped["summary"][best]
+    folds = grouped["folds"][best]
+
+    def ms(key: str) -> str:
+        if key in s:
+            return f"{s[key]['mean']:.3f} ± {s[key]['sd']:.3f}"
+        v = np.array([f[key] for f in folds], float)
+        return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
+
+    fit = np.mean(grouped["fit_time_s"][best])
+    return (f"| {best} (best feature model) | grouped | {len(folds)} of {grouped['n_splits']} | "
+            f"{ms('accuracy')} | {ms('macro_precision')} | {ms('macro_recall')} | "
+            f"{ms('macro_f1')} | {ms('error_rate')} | {fit:.0f} (+ digitization, cached) | "
+            "- | - |")
+
+
 def write_report(feature_row: str | None = None) -> str:
     """Render the markdown table from the JSON results (partial runs say k of n folds)."""
     res = _load_results()
@@ -208,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.plan:
         plan(args.models)
     elif args.report:
-        print(write_report())
+        print(write_report(feature_row()))
     else:
         study(args.models, args.folds, args.seed)
 

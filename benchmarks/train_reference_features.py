@@ -1,13 +1,14 @@
 """Train the shipped reference feature model on all 793 reference files.
 
 Reproduces ``ecgclassify/models/reference-features.ecgmodel``: digitizes every
-reference sheet (through the cache), fits ``FeaturePredictor(model=MODEL)``
+reference sheet (through the cache), fits ``FeaturePredictor(model="ensemble")``
+(the best model of the grouped CV in docs/results/feature_models.md)
 on all files and saves it (a ZIP with manifest.json + a skops file; no
 pickle), then reloads it and checks it reproduces its own predictions.
 
 Usage::
 
-    nice -n 10 .venv/bin/python -m benchmarks.train_reference_features [--model hgb]
+    nice -n 10 .venv/bin/python -m benchmarks.train_reference_features [--model ensemble]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ OUT = ROOT / "ecgclassify" / "models" / "reference-features.ecgmodel"
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="hgb", choices=("hgb", "logreg", "rf"))
+    p.add_argument("--model", default="ensemble", choices=("ensemble", "hgb", "logreg", "rf"))
     p.add_argument("--data", default=str(ROOT / "data" / "ecg-images"))
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--out", default=str(OUT))

@@ -219,7 +219,8 @@ def load_image_folder(root: str | os.PathLike[str],
     >>> import tempfile, pathlib
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> for c in ("a", "b"):
-    ...     (root / c).mkdir(); (root / c / "x.png").write_bytes(b"same")
+    ...     (root / c).mkdir()
+    ...     _ = (root / c / "x.png").write_bytes(b"same")
     >>> ds = load_image_folder(root)
     >>> ds.class_names, ds.labels.tolist(), ds.duplicates.n_distinct
     (('a', 'b'), [0, 1], 1)
@@ -418,12 +419,13 @@ def lead_crops(image: np.ndarray, result: object) -> dict[str, np.ndarray]:
         Lead name → crop; a rhythm strip is keyed ``"<lead>_rhythm"``.
     """
     try:
-        from ecgdigitize.layout import crop_panels  # type: ignore[attr-defined]
+        from ecgdigitize import layout as _layout
     except ImportError:
-        crop_panels = None
-    if crop_panels is not None:
+        _layout = None  # type: ignore[assignment]
+    crop = getattr(_layout, "crop_panels", None)
+    if crop is not None:
         try:
-            return dict(crop_panels(image, result))
+            return dict(crop(image, result))
         except TypeError:  # a different signature: use the generic crop below
             pass
     return _crop_working_panels(image, result)

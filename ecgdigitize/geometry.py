@@ -322,10 +322,8 @@ def rectify(rgb: np.ndarray, *, rotation_deg: float | None = None, quad: np.ndar
     if rotation_deg is None:
         if quad is not None:
             rotation_deg = 0.0
-        elif grid is not None and k == 0:
+        else:  # a small skew is the same angle after quarter turns
             rotation_deg = estimate_rotation(img, grid)
-        else:
-            rotation_deg = estimate_rotation(img)
     if abs(rotation_deg) > _MIN_ROTATION_DEG:
         img, h_rot = _rotate(img, float(rotation_deg), fill)
         transform = h_rot @ transform

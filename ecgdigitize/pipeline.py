@@ -233,7 +233,7 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
     if f > 1.0:
         size = (max(1, round(rgb.shape[1] / f)), max(1, round(rgb.shape[0] / f)))
         small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        work = [replace(p, box_px=tuple((v + 0.5) / f - 0.5 for v in p.box_px),
+        work = [replace(p, box_px=_scaled_box(p.box_px, 1.0 / f),
                         baseline_y_px=(p.baseline_y_px + 0.5) / f - 0.5) for p in panels]
     darkness = ink_darkness(small, px_per_mm=ppm / f)
     mask = ink_mask(small, px_per_mm=ppm / f, darkness=darkness)
@@ -253,6 +253,13 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
                                   width_px=t.width_px * f, panel=p)
                           for t, p in zip(traces, panels, strict=True)),
                     traces.line_width_px * f)
+
+
+def _scaled_box(box: tuple[float, float, float, float], s: float
+                ) -> tuple[float, float, float, float]:
+    """Box in an image resized by ``s`` (pixel centres at integers)."""
+    x0, y0, x1, y1 = ((v + 0.5) * s - 0.5 for v in box)
+    return (x0, y0, x1, y1)
 
 
 def _config(config: DigitizeConfig | None, fs: float | None) -> DigitizeConfig:

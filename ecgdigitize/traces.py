@@ -460,7 +460,7 @@ def _max_pool_rows(mask: np.ndarray, f: int) -> np.ndarray:
     hp = -(-h // f) * f
     padded = np.zeros((hp, w), dtype=bool)
     padded[:h] = mask
-    return padded.reshape(hp // f, f, w).any(axis=1)
+    return np.asarray(padded.reshape(hp // f, f, w).any(axis=1))
 
 
 def _viterbi_batch(mask: np.ndarray, jobs: list[_Job], baselines: list[float], pitch: float,

@@ -255,6 +255,43 @@ def test_screenshots_are_small() -> None:
     assert not too_big
 
 
+def python_blocks(page: Path) -> list[str]:
+    """The ```` ```python ```` code blocks of a Markdown page, in order."""
+    return re.findall(r"^```python\n(.*?)^```", page.read_text("utf-8"), re.DOTALL | re.MULTILINE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", ["getting-started.md", "how-it-works.md"])
+def test_page_code_runs(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Python block of the page runs, in order, on a rendered ``sheet.jpg``."""
+    pytest.importorskip("neurokit2")
+    from PIL import Image
+
+    from ecgdigitize.synth import SheetStyle, render_sheet, simulate_record
+
+    sheet = render_sheet(simulate_record(seed=5), "3x4+1", SheetStyle(dpi=150))
+    Image.fromarray(sheet.image).save(tmp_path / "sheet.jpg", quality=92)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    ran = 0
+    for block in python_blocks(DOCS / page):
+        models = re.findall(r'"(ecgclassify/models/[^"]+)"', block)
+        if any(not (ROOT / m).exists() for m in models):
+            continue  # the shipped model is not in this checkout
+        for m in models:
+            block = block.replace(f'"{m}"', repr(str(ROOT / m)))
+        exec(compile(block, "getting-started.md", "exec"), namespace)
+        ran += 1
+    assert ran >= 1
+    if page == "getting-started.md":
+        assert ran >= 4 and (tmp_path / "out" / "sheet.hea").is_file()
+        rec = namespace["rec"]
+        assert rec.fs == 500 and rec.n_sig == 12  # type: ignore[attr-defined]
+    else:
+        assert namespace["layout"].name == "3x4+1"  # type: ignore[attr-defined]
+        assert namespace["record"].signal.shape == (5000, 12)  # type: ignore[attr-defined]
+
+
 @pytest.mark.slow
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     pytest.importorskip("mkdocs")
