@@ -183,6 +183,14 @@ def write_markdown(path: Path, runs: list[dict[str, Any]], n: int, dpi: float) -
                   "saturated by other jobs, so this speed-up measures the share of CPU the run "
                   "was given, not how the pool scales. The per-sheet CPU time shows the cost of "
                   "one conversion in each configuration (no oversubscription when equal)."]
+    base_cpu = runs[0]["sheet_cpu"]["median"]
+    for r in runs[1:]:
+        ratio = r["sheet_cpu"]["median"] / base_cpu
+        if ratio > 1.3:
+            lines += ["", f"{r['config']}: {ratio:.1f}x the CPU time per sheet of one local "
+                      "worker; it includes the CPU of the worker process's own threads (event "
+                      "loop, heartbeats, statistical profiler), which compete for the same "
+                      "scarce CPU."]
     update_section(path, "throughput", "\n".join(lines))
 
 

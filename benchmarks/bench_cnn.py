@@ -43,10 +43,14 @@ def model_sizes(model: Any, x: np.ndarray) -> dict[str, int]:
     """Bytes of the ``.keras`` file and of the float32/float16/int8 TFLite flatbuffers."""
     import tempfile
 
+    import keras
+
     from ecgclassify.tflite import tflite_bytes
 
+    weights_only = keras.models.clone_model(model)  # no optimizer state, as predictors save
+    weights_only.set_weights(model.get_weights())
     with tempfile.TemporaryDirectory() as tmp:
-        model.save(Path(tmp) / "m.keras")
+        weights_only.save(Path(tmp) / "m.keras")
         sizes = {"keras": (Path(tmp) / "m.keras").stat().st_size}
     for q in ("float32", "float16", "int8"):
         sizes[f"tflite_{q}"] = len(tflite_bytes(model, HW, q, x.astype(np.uint8)))

@@ -7,8 +7,9 @@ identities are checked instead, on every distinct sheet (one per sha256):
 - **Einthoven**: in column 1 (0-2.5 s) lead II = I + III. Reported as the
   SNR of ``I + III`` against ``II`` (no shift, no offset allowed beyond the
   mean), dB.
-- **Rhythm strip**: the 10 s strip (lead II on Nov-2019 sheets, III on 2020
-  sheets) against the column-1 panel of the same lead over 0-2.5 s, dB.
+- **Rhythm strip**: the 10 s strip (lead II on 334 of the 418 sheets, III on
+  84: read from its label, checked against the grid panels) against the
+  column-1 panel of the same lead over 0-2.5 s, dB. Rows are grouped by it.
 
 Also: leads recovered (of 12), total and per-stage time. Five overlays
 (recovered traces drawn over the sheet, <= 1400 px wide, < 500 KB) are written
@@ -154,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         row = {"leads_recovered": float(recovered), "time_s": clock.elapsed_s, "failed": 0.0,
                **consistency(res)}
         row.update({f"{s}_s": float(res.stage_times_s.get(s, 0.0)) for s in STAGES})
-        # Nov-2019 sheets (rhythm strip II) are the coarsely compressed ~310 KB files
-        table.add("2019 (strip II)" if path.stat().st_size < 450_000 else "2020 (strip III)",
-                  **row)
+        strip = [p.lead for p in res.panels if p.is_rhythm]
+        table.add(f"strip {strip[0]}" if strip else "no strip", **row)
         if k in picks:
             save_overlay(path, res, OVERLAYS / f"{path.stem.replace('(', '_').replace(')', '')}.png")
     table.print()

@@ -30,7 +30,8 @@ import numpy as np
 
 from ecgdigitize.record import ECGRecord
 
-__all__ = ["CachedFailure", "DigitizationCache", "content_hash", "default_cache_dir"]
+__all__ = ["CachedFailure", "DigitizationCache", "content_hash", "default_cache_dir",
+           "digitizer_fingerprint"]
 
 
 def default_cache_dir() -> Path:
@@ -77,7 +78,9 @@ class DigitizationCache:
     directory : path-like, optional
         Cache folder (created on first write). Default :func:`default_cache_dir`.
     version : str, optional
-        Digitizer version; default ``ecgdigitize.__version__``.
+        Digitizer version; default ``ecgdigitize.__version__`` plus a digest
+        of the digitizer's source (:func:`digitizer_fingerprint`), so a
+        changed digitizer never reuses stale entries.
     digitize_kwargs : mapping, optional
         Arguments given to ``ecgdigitize.digitize``; part of the key.
 
@@ -96,7 +99,7 @@ class DigitizationCache:
         from ecgdigitize import __version__
 
         self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self.version = version or __version__
+        self.version = version or f"{__version__}+{digitizer_fingerprint()}"
         args = json.dumps(dict(digitize_kwargs or {}), sort_keys=True, default=repr)
         self._args_digest = hashlib.sha256(args.encode()).hexdigest()[:12]
 
@@ -179,3 +182,31 @@ def _jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
     return repr(obj)
+
+
+def digitizer_fingerprint() -> str:
+    """Short digest of the digitizer's source code (the pipeline stage modules).
+
+    Part of every cache key, so editing any stage invalidates cached
+    digitizations even when the version number did not change.
+
+    Returns
+    -------
+    str
+        12 hexadecimal characters.
+
+    Examples
+    --------
+    >>> len(digitizer_fingerprint())
+    12
+    """
+    import ecgdigitize
+
+    root = Path(ecgdigitize.__file__).parent
+    skip = {"cli.py", "batch.py", "__main__.py", "metrics.py"}
+    digest = hashlib.sha256()
+    for path in sorted(root.glob("*.py")):
+        if path.name not in skip:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

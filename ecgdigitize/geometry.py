@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from .errors import InputError, NoGridFoundError
@@ -27,7 +28,7 @@ __all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_pa
            "rectify"]
 
 _SMALL_SIDE_PX = 900  # working size of the quick ink-based estimates
-_WAVE_ASYMMETRY = 0.25  # (ink above - below the baselines) / both, needed to call a sheet turned
+_WAVE_ASYMMETRY = 0.5   # (ink above - below the baselines) / both, needed to call a sheet turned
 _MIN_ROTATION_DEG = 0.02  # smaller skews (under 1 px across a sheet) are not worth resampling
 
 
@@ -157,7 +158,7 @@ def detect_page_orientation(rgb: np.ndarray, grid: GridSpec | None = None) -> in
         skew = _rotation_from_ink(small)
     if abs(skew) > _MIN_ROTATION_DEG:
         small = _rotate(small, skew, None)[0]
-    ink = ink_mask(small).astype(np.uint8)
+    ink = ink_mask(small, threshold=0.5).astype(np.uint8)  # thin pulse strokes, shrunk
     h, w = ink.shape
     if max(h, w) >= 1.15 * min(h, w):  # paper sheets are landscape: the aspect ratio decides
         on_side = h > w
@@ -183,7 +184,7 @@ def _upright_score(ink: np.ndarray) -> float:
     rows, i.e. near the left end of the ink) decide when present; otherwise the ink rising above the row
     baselines (R waves) is weighed against the ink falling below them.
     """
-    h, w = ink.shape
+    h = ink.shape[0]
     cols = np.flatnonzero(ink.any(axis=0))
     if len(cols) == 0:
         return 0.0
@@ -194,8 +195,7 @@ def _upright_score(ink: np.ndarray) -> float:
                 for b in boxes)
     if votes:
         return float(votes) * 1e9
-    flat = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, max(9, w // 60)), np.uint8))
-    profile = flat.sum(axis=1).astype(float)
+    profile = gaussian_filter1d(ink.sum(axis=1).astype(float), 2.0)
     if profile.max() <= 0:
         return 0.0
     peaks, _ = find_peaks(profile, height=0.25 * profile.max(), distance=max(5, h // 30))

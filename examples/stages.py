@@ -196,7 +196,7 @@ def figure_overlay(rgb: np.ndarray, result: Any, truth: Any = None) -> Any:
         table = score_record(truth, result)
         lead = "II"
         ax[2].plot(truth.time_s, truth.lead(lead), color="black", lw=1.0, label="truth")
-        ax[2].plot(result.time_s, result.lead(lead), color="tab:blue", lw=0.9, ls="--",
+        ax[2].plot(result.time_s, result.lead(lead), color="tab:red", lw=0.9, ls="--",
                    label="digitized")
         ax[2].set_xlabel("time, s")
         ax[2].set_ylabel("mV")

@@ -22,7 +22,7 @@ from ecgdigitize.io import load_image
 from ecgdigitize.record import ECGRecord
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.filterwarnings("ignore:scale from the page")
+pytestmark = pytest.mark.filterwarnings("ignore::ecgdigitize.pipeline.DigitizationWarning")
 
 
 @pytest.fixture(scope="module")
