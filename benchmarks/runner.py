@@ -61,7 +61,18 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 @dataclass
 class Timer:
-    """Elapsed wall time of a ``with timer()`` block, s."""
+    """Elapsed wall time of a ``with timer()`` block.
+
+    Attributes
+    ----------
+    elapsed_s : float
+        Wall time, s; NaN until the block ends.
+
+    Examples
+    --------
+    >>> Timer().elapsed_s
+    nan
+    """
 
     elapsed_s: float = float("nan")
 
@@ -69,6 +80,11 @@ class Timer:
 @contextmanager
 def timer() -> Iterator[Timer]:
     """Measure the wall time of a block with :func:`time.perf_counter`.
+
+    Yields
+    ------
+    Timer
+        Its ``elapsed_s`` is set when the block exits (also on an exception).
 
     Examples
     --------
@@ -88,6 +104,17 @@ def timer() -> Iterator[Timer]:
 def summarize(values: Iterable[float]) -> dict[str, float]:
     """n, median, p95, p5, mean, min and max of the finite values (inf/NaN counted apart).
 
+    Parameters
+    ----------
+    values : iterable of float
+        Measurements, in any unit (the summary keeps it).
+
+    Returns
+    -------
+    dict of str to float
+        ``n`` (all values), ``n_nonfinite``, and ``median``, ``p95``, ``p5``,
+        ``mean``, ``min``, ``max`` of the finite ones (NaN when there are none).
+
     Examples
     --------
     >>> s = summarize(range(1, 101))
@@ -105,9 +132,24 @@ def summarize(values: Iterable[float]) -> dict[str, float]:
 
 
 def machine_info() -> dict[str, Any]:
-    """Platform, CPU count, Python and NumPy versions, and a one-line description."""
+    """Platform, CPU count, Python and NumPy versions, and a one-line description.
+
+    Returns
+    -------
+    dict of str to Any
+        ``description`` (e.g. ``"2-core CPU, no GPU"``), ``platform``,
+        ``machine``, ``processor``, ``cpu_count``, ``python``, ``numpy``.
+
+    Examples
+    --------
+    >>> info = machine_info()
+    >>> info["cpu_count"] > 0, "CPU" in info["description"]
+    (True, True)
+    """
     cpus = os.cpu_count() or 0
-    gpu = "GPU" if os.environ.get("CUDA_VISIBLE_DEVICES") not in (None, "", "-1") else "no GPU"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    has_gpu = os.path.exists("/dev/nvidia0") if visible is None else visible not in ("", "-1")
+    gpu = "GPU" if has_gpu else "no GPU"
     return {"description": f"{cpus}-core CPU, {gpu}", "platform": platform.platform(),
             "machine": platform.machine(), "processor": platform.processor(),
             "cpu_count": cpus, "python": platform.python_version(), "numpy": np.__version__}
@@ -123,6 +165,19 @@ class Table:
         Benchmark name; also the JSON file stem.
     notes : str, optional
         Free text saved with the results (what was measured, settings...).
+
+    Attributes
+    ----------
+    rows : list of dict
+        One dict per measurement: ``case`` plus the metric values.
+
+    Examples
+    --------
+    >>> t = Table("demo")
+    >>> for ms in (10.0, 12.0, 11.0):
+    ...     t.add("sheet", time_s=ms / 1000)
+    >>> round(t.summary()["time_s"]["median"], 3)
+    0.011
     """
 
     name: str

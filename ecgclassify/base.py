@@ -59,7 +59,26 @@ _FORBIDDEN_SUFFIXES = (".pkl", ".pickle", ".joblib", ".npy_pickle", ".dill", ".c
 
 
 def register_predictor(kind: str) -> Callable[[type[BasePredictor]], type[BasePredictor]]:
-    """Class decorator: make ``load_predictor`` know a predictor kind."""
+    """Class decorator: make ``load_predictor`` know a predictor kind.
+
+    Parameters
+    ----------
+    kind : str
+        Name stored in the ``manifest.json`` of saved archives; must be unique.
+
+    Returns
+    -------
+    callable
+        The decorator; it sets ``cls._kind`` and returns ``cls`` unchanged.
+
+    Examples
+    --------
+    >>> @register_predictor("doctest-constant")
+    ... class Constant(BasePredictor):
+    ...     pass
+    >>> Constant._kind
+    'doctest-constant'
+    """
 
     def deco(cls: type[BasePredictor]) -> type[BasePredictor]:
         cls._kind = kind
@@ -72,15 +91,37 @@ def register_predictor(kind: str) -> Callable[[type[BasePredictor]], type[BasePr
 def register_model(name: str, factory: Callable[..., BasePredictor]) -> None:
     """Make a named model recipe known to :func:`make_predictor` and the CLI.
 
+    Parameters
+    ----------
+    name : str
+        Model name (``"features-hgb"``...); a second registration replaces the first.
+    factory : callable
+        ``factory(**kwargs) -> BasePredictor``, an unfitted predictor.
+
     Examples
     --------
-    >>> register_model("features-hgb-deep", lambda **kw: BasePredictor())  # doctest: +SKIP
+    >>> from ecgclassify.feature_predictor import FeaturePredictor
+    >>> register_model("doctest-hgb", lambda **kw: FeaturePredictor(**kw))
+    >>> type(make_predictor("doctest-hgb")).__name__
+    'FeaturePredictor'
+    >>> del MODEL_FACTORIES["doctest-hgb"]  # keep the registry as it was
     """
     MODEL_FACTORIES[name] = factory
 
 
 def available_models() -> list[str]:
-    """Names accepted by :func:`make_predictor` (modules that register them are imported)."""
+    """Names accepted by :func:`make_predictor` (modules that register them are imported).
+
+    Returns
+    -------
+    list of str
+        Sorted model names.
+
+    Examples
+    --------
+    >>> "features-hgb" in available_models()
+    True
+    """
     _ensure_registered()
     return sorted(MODEL_FACTORIES)
 
@@ -88,10 +129,27 @@ def available_models() -> list[str]:
 def make_predictor(name: str, **kwargs: Any) -> BasePredictor:
     """A new, unfitted predictor from a registered model name (``"features-hgb"``...).
 
+    Parameters
+    ----------
+    name : str
+        One of :func:`available_models`.
+    **kwargs
+        Passed to the model's factory (its constructor parameters).
+
+    Returns
+    -------
+    BasePredictor
+        Unfitted; call ``fit`` next.
+
     Raises
     ------
     ConfigurationError
         Unknown name (the message lists the known ones).
+
+    Examples
+    --------
+    >>> type(make_predictor("features-hgb")).__name__
+    'FeaturePredictor'
     """
     from ecgdigitize.errors import ConfigurationError
 
@@ -106,6 +164,36 @@ class BasePredictor(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     Subclasses implement :meth:`fit`, :meth:`predict_proba`,
     :meth:`_save_payload` and :meth:`_load_payload`.
+
+    Attributes
+    ----------
+    classes_ : ndarray of int
+        Class labels seen by ``fit`` (see :data:`CLASS_NAMES`); set by ``fit`` or ``load``.
+
+    Examples
+    --------
+    A predictor that always gives the class frequencies seen in ``fit``:
+
+    >>> import tempfile
+    >>> @register_predictor("doctest-prior")
+    ... class Prior(BasePredictor):
+    ...     def fit(self, X, y):
+    ...         self.classes_, counts = np.unique(y, return_counts=True)
+    ...         self.prior_ = counts / counts.sum()
+    ...         return self
+    ...     def predict_proba(self, X):
+    ...         self._check_fitted()
+    ...         return np.tile(self.prior_, (len(X), 1))
+    ...     def _save_payload(self, directory):
+    ...         return {"prior": self.prior_.tolist()}
+    ...     def _load_payload(self, directory, info):
+    ...         self.prior_ = np.asarray(info["prior"])
+    >>> model = Prior().fit(["a.png", "b.png", "c.png"], [2, 2, 0])
+    >>> model.predict(["d.png"])
+    array([2])
+    >>> path = model.save(Path(tempfile.mkdtemp()) / "prior.zip")
+    >>> load_predictor(path).predict_proba(["d.png"]).round(2)
+    array([[0.33, 0.67]])
     """
 
     _kind: ClassVar[str] = "base"
@@ -166,7 +254,9 @@ class BasePredictor(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Load a predictor saved by :meth:`save` (safely: nothing is unpickled)."""
         manifest, tmp = _open_archive(path)
         try:
-            kind = manifest["kind"]
+            kind = manifest.get("kind")
+            if not isinstance(kind, str) or "classes" not in manifest:
+                raise ModelFormatError("manifest.json lacks 'kind' or 'classes'", path=path)
             if cls is not BasePredictor and kind != cls._kind:
                 raise ModelFormatError(
                     f"file holds a {kind!r} predictor, not a {cls._kind!r} one; "
@@ -201,12 +291,26 @@ def load_predictor(path: str | os.PathLike[str]) -> BasePredictor:
     path : path-like
         A file written by :meth:`BasePredictor.save`.
 
+    Returns
+    -------
+    BasePredictor
+        Fitted, of the class registered for the archive's kind.
+
     Raises
     ------
     ModelFormatError
         Missing or corrupt file, unknown kind or format version.
     UnsafeModelError
         The archive carries a pickle-like member.
+
+    Examples
+    --------
+    >>> load_predictor("no/such/model.zip")
+    Traceback (most recent call last):
+    ...
+    ecgdigitize.errors.ModelFormatError: no/such/model.zip: no such model file
+
+    See :class:`BasePredictor` for a save/load round trip.
     """
     _ensure_registered()
     return BasePredictor.load(path)

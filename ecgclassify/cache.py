@@ -35,7 +35,21 @@ __all__ = ["CachedFailure", "DigitizationCache", "content_hash", "default_cache_
 
 
 def default_cache_dir() -> Path:
-    """``$ECGDIGITIZE_CACHE`` if set, else ``~/.cache/ecgdigitize``."""
+    """The cache folder used when none is given.
+
+    Returns
+    -------
+    Path
+        ``$ECGDIGITIZE_CACHE`` if set, else ``~/.cache/ecgdigitize`` (not created).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["ECGDIGITIZE_CACHE"] = "/tmp/ecg-cache"
+    >>> default_cache_dir()
+    PosixPath('/tmp/ecg-cache')
+    >>> del os.environ["ECGDIGITIZE_CACHE"]
+    """
     env = os.environ.get("ECGDIGITIZE_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "ecgdigitize"
 
@@ -43,10 +57,29 @@ def default_cache_dir() -> Path:
 def content_hash(source: str | os.PathLike[str] | bytes | np.ndarray) -> str:
     """SHA-256 (hex) of a file's bytes, of bytes, or of an array's shape, dtype and bytes.
 
+    Parameters
+    ----------
+    source : path-like, bytes or ndarray
+        A file (read in 1 MiB chunks), raw bytes, or an array (its shape and
+        dtype are hashed too, so equal bytes of different shapes differ).
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+
     Examples
     --------
+    >>> import numpy as np
     >>> content_hash(b"abc")[:12]
     'ba7816bf8f01'
+    >>> content_hash(np.zeros((2, 3))) == content_hash(np.zeros((3, 2)))
+    False
     """
     h = hashlib.sha256()
     if isinstance(source, bytes):
@@ -64,7 +97,24 @@ def content_hash(source: str | os.PathLike[str] | bytes | np.ndarray) -> str:
 
 @dataclass(frozen=True)
 class CachedFailure:
-    """A sheet that failed to digitize: the error's class name and message."""
+    """A sheet that failed to digitize: the error's class name and message.
+
+    Attributes
+    ----------
+    error : str
+        Class name of the exception (``"NoGridFoundError"``...).
+    message : str
+        Its message.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from ecgdigitize.errors import NoGridFoundError
+    >>> cache = DigitizationCache(tempfile.mkdtemp(), version="test")
+    >>> cache.put("k", NoGridFoundError("no periodic grid found"))
+    >>> cache.get("k")
+    CachedFailure(error='NoGridFoundError', message='no periodic grid found')
+    """
 
     error: str
     message: str
@@ -116,11 +166,11 @@ class DigitizationCache:
                 return CachedFailure(meta["error"], meta.get("message", ""))
             with np.load(self.directory / f"{key}.npz", allow_pickle=False) as npz:
                 signal = npz["signal"].astype(np.float64)
-        except (OSError, ValueError, KeyError):
+            return ECGRecord(signal, fs=meta["fs"], lead_names=tuple(meta["lead_names"]),
+                             name=meta.get("name", "ecg"), lead_info=meta.get("lead_info", {}),
+                             comments=tuple(meta.get("comments", ())))
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        return ECGRecord(signal, fs=meta["fs"], lead_names=tuple(meta["lead_names"]),
-                         name=meta.get("name", "ecg"), lead_info=meta.get("lead_info", {}),
-                         comments=tuple(meta.get("comments", ())))
 
     def put(self, key: str, result: ECGRecord | BaseException,
             extra: Mapping[str, Any] | None = None) -> None:

@@ -33,7 +33,19 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``ecgclassify`` (sub-commands train/evaluate/predict/compare)."""
+    """The argument parser of ``ecgclassify`` (sub-commands train/evaluate/predict/compare).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The sub-command name is stored in ``command``.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["predict", "model.ecgmodel", "a.png", "--json"])
+    >>> args.command, args.images, args.json
+    ('predict', ['a.png'], True)
+    """
     p = argparse.ArgumentParser(prog="ecgclassify",
                                 description="Classify 12-lead ECG sheet images.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -162,7 +174,24 @@ _COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 project error or bad usage)."""
+    """Run the ``ecgclassify`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 ok, 2 project error (printed as ``error: ...`` on
+        stderr) or bad usage.
+
+    Examples
+    --------
+    >>> main(["predict", "no/such/model.ecgmodel", "a.png"])  # prints "error: ..." on stderr
+    2
+    """
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)

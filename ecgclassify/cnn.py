@@ -296,8 +296,8 @@ class CNNPredictor(BasePredictor):
         ConfigurationError
             Bad parameters or fewer than two classes.
         """
-        keras = _import_keras()
         self._check_params()
+        keras = _import_keras()
         keras.utils.set_random_seed(int(self.seed))
         import tensorflow as tf
 
@@ -473,7 +473,7 @@ def aggregate_crops(probs: np.ndarray, n_sheets: int) -> np.ndarray:
     --------
     >>> p = np.array([[0.9, 0.1], [0.6, 0.4]])
     >>> aggregate_crops(p, 1).round(3)
-    array([[0.846, 0.154]])
+    array([[0.786, 0.214]])
     """
     if n_sheets == 0:
         return probs[:0]

@@ -62,6 +62,14 @@ class DuplicateReport:
         Paths sharing one content, for every content present more than once.
     cross_class_groups : int
         Contents found under more than one label (label noise).
+
+    Examples
+    --------
+    >>> rep = DuplicateReport(5, 3, (("a.png", "b.png"), ("c.png", "d.png")), 1)
+    >>> rep.n_duplicate_files
+    2
+    >>> rep.summary()
+    '5 files, 3 distinct contents, 2 byte-identical copies in 2 groups, 1 across classes'
     """
 
     n_files: int
@@ -102,6 +110,22 @@ class ImageDataset:
         SHA-256 of each file (equal to ``groups`` when grouped by content).
     printed_ids : tuple of str or None
         Printed sheet ID from the manifest, when known.
+    groups_by : str
+        ``"content"`` or ``"printed_id"``: what ``groups`` holds.
+    extra : mapping of str to str
+        Free-form notes about the set.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for c, names in (("a", ("1.png", "2.png")), ("b", ("3.png",))):
+    ...     (root / c).mkdir()
+    ...     for n in names:
+    ...         _ = (root / c / n).write_bytes(n.encode())
+    >>> ds = load_image_folder(root)
+    >>> len(ds), ds.n_groups, ds.subset([0, 2]).labels.tolist()
+    (3, 3, [0, 1])
     """
 
     paths: tuple[str, ...]
@@ -139,6 +163,16 @@ def reference_label(folder_name: str) -> int | None:
     """Label of a reference-set class folder, by keywords (None if not recognised).
 
     "History of MI" also contains "MI", so it is tested first.
+
+    Parameters
+    ----------
+    folder_name : str
+        Name of a class folder of the reference set.
+
+    Returns
+    -------
+    int or None
+        0 MI, 1 abnormal heartbeat, 2 normal, 3 history of MI, or None.
 
     Examples
     --------
@@ -282,7 +316,22 @@ def _duplicate_report(paths: tuple[str, ...], hashes: tuple[str, ...],
 
 
 def find_reference_archive() -> Path | None:
-    """The reference ``images.tar.xz`` under a ``shared/data`` folder next to the repository."""
+    """The reference ``images.tar.xz`` under a ``shared/data`` folder next to the repository.
+
+    Looks in ``<repo>/../shared/data``, ``<repo>/shared/data`` and
+    ``<cwd>/../shared/data``.
+
+    Returns
+    -------
+    Path or None
+        The archive, or None when it is not there.
+
+    Examples
+    --------
+    >>> path = find_reference_archive()
+    >>> path is None or path.name == "images.tar.xz"
+    True
+    """
     here = Path(__file__).resolve().parents[1]
     for base in (here.parent / "shared" / "data", here / "shared" / "data",
                  Path.cwd().parent / "shared" / "data"):
@@ -302,10 +351,26 @@ def ensure_reference_images(dest: str | os.PathLike[str] = "data/ecg-images", *,
     archive : path-like, optional
         The ``images.tar.xz``; default: ``../shared/data/ecg-images-cardiac-patients/``.
 
+    Returns
+    -------
+    Path
+        ``dest``, holding one sub-folder of ``.jpg`` sheets per class.
+
     Raises
     ------
     UnreadableImageError
         No archive found.
+
+    Examples
+    --------
+    >>> import io, tarfile, tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> with tarfile.open(tmp / "images.tar.xz", "w:xz") as tar:
+    ...     info = tarfile.TarInfo("Normal/1.jpg"); info.size = 3
+    ...     tar.addfile(info, io.BytesIO(b"jpg"))
+    >>> dest = ensure_reference_images(tmp / "images", archive=tmp / "images.tar.xz")
+    >>> sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.jpg"))
+    ['Normal/1.jpg']
     """
     dest = Path(dest)
     if dest.is_dir() and any(dest.glob("*/*.jpg")):
@@ -335,6 +400,13 @@ class ChallengeDataset:
         Labels of each record (from ``# Labels:``), possibly empty.
     signals : tuple of ECGRecord or None
         The WFDB signal (ground truth), or None when the signal file is absent.
+
+    Examples
+    --------
+    See :func:`load_challenge_folder`.
+
+    >>> ChallengeDataset(("r1.hea",), (("r1-0.png",),), (("NORM",),), (None,)).labels[0]
+    ('NORM',)
     """
 
     records: tuple[str, ...]
@@ -372,10 +444,26 @@ def load_challenge_folder(root: str | os.PathLike[str], *,
     load_signals : bool, default True
         Read each record's signal as ground truth (None when unreadable).
 
+    Returns
+    -------
+    ChallengeDataset
+        Records sorted by header path; image paths are absolute when ``root`` is.
+
     Raises
     ------
     InputError
         No header in ``root``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> rec = ECGRecord(np.zeros((500, 12)), fs=500, name="00001_hr",
+    ...                 comments=("Image: 00001_hr-0.png", "Labels: NORM, MI"))
+    >>> root = tempfile.mkdtemp()
+    >>> _ = rec.to_wfdb(root)
+    >>> ds = load_challenge_folder(root)
+    >>> [Path(p).name for p in ds.image_paths[0]], ds.labels[0], ds.signals[0].fs
+    (['00001_hr-0.png'], ('NORM', 'MI'), 500.0)
     """
     root = Path(root)
     headers = sorted(root.rglob("*.hea"), key=lambda p: p.as_posix())
@@ -417,6 +505,16 @@ def lead_crops(image: np.ndarray, result: object) -> dict[str, np.ndarray]:
     -------
     dict of str to ndarray
         Lead name → crop; a rhythm strip is keyed ``"<lead>_rhythm"``.
+
+    Examples
+    --------
+    >>> from ecgdigitize.result import DigitizedECG, Panel
+    >>> sheet = np.zeros((300, 800, 3), np.uint8)
+    >>> res = DigitizedECG(np.zeros((5000, 12)), 500, working_shape=(300, 800), panels=(
+    ...     Panel("I", (0.0, 0.0, 200.0, 100.0), 0.0, 2.5, 50.0, 0, 0),
+    ...     Panel("II", (0.0, 200.0, 800.0, 300.0), 0.0, 10.0, 250.0, 3, 0, is_rhythm=True)))
+    >>> {k: v.shape for k, v in lead_crops(sheet, res).items()}
+    {'I': (100, 200, 3), 'II_rhythm': (100, 800, 3)}
     """
     try:
         from ecgdigitize import layout as _layout

@@ -91,10 +91,32 @@ class DigitizationWarning(UserWarning):
 def make_model(name: str, random_state: int | None = 0, **params: Any) -> Any:
     """The classifier named ``name`` ("hgb", "logreg", "rf" or "ensemble"), with defaults.
 
+    Parameters
+    ----------
+    name : {"hgb", "logreg", "rf", "ensemble"}
+        Histogram gradient boosting, logistic regression, random forest, or a
+        soft vote of logistic regression (global features) and a random forest.
+    random_state : int or None, default 0
+        Seed of the randomised models.
+    **params
+        Override the defaults (scikit-learn constructor parameters).
+
+    Returns
+    -------
+    sklearn classifier
+        Unfitted; class-balanced weights where the model supports them.
+
     Raises
     ------
     ConfigurationError
         Unknown name.
+
+    Examples
+    --------
+    >>> make_model("logreg", C=2.0).get_params()["C"]
+    2.0
+    >>> type(make_model("hgb")).__name__
+    'HistGradientBoostingClassifier'
     """
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
@@ -206,7 +228,10 @@ class FeaturePredictor(BasePredictor):
 
     def _features_one(self, item: Any, cache: DigitizationCache | None) -> dict[str, float]:
         if isinstance(item, ECGRecord):
-            memo_key = f"rec-{content_hash(item.signal)}-{item.fs}-{FEATURES_VERSION}"
+            # lead names are part of the key: the same samples under other names
+            # (a single lead labelled "II" or "V5") give other features
+            memo_key = (f"rec-{content_hash(item.signal)}-{item.fs}-"
+                        f"{','.join(item.lead_names)}-{FEATURES_VERSION}")
             if memo_key not in _FEATURE_MEMO:
                 _FEATURE_MEMO[memo_key] = extract_features(item)
             return _FEATURE_MEMO[memo_key]

@@ -101,6 +101,17 @@ LEAD_FEATURES: tuple[tuple[str, str, str], ...] = (
 def feature_names(lead_names: Sequence[str] = STANDARD_LEADS) -> list[str]:
     """Ordered feature names: the global ones, then ``{lead}_{suffix}`` per lead.
 
+    Parameters
+    ----------
+    lead_names : sequence of str, default STANDARD_LEADS
+        Leads whose per-lead features are named, in order.
+
+    Returns
+    -------
+    list of str
+        The column order of :func:`extract_features` and
+        :class:`ECGFeatureExtractor` (units in :data:`FEATURES`).
+
     Examples
     --------
     >>> names = feature_names()
@@ -119,7 +130,19 @@ FEATURES: dict[str, tuple[str, str]] = {
 
 
 def features_table_markdown() -> str:
-    """Return :data:`FEATURES` as a Markdown table (name | unit | description)."""
+    """Return :data:`FEATURES` as a Markdown table (name | unit | description).
+
+    Returns
+    -------
+    str
+        A header row, a separator row, then one row per entry of :data:`FEATURES`.
+
+    Examples
+    --------
+    >>> table = features_table_markdown().splitlines()
+    >>> table[0], table[2]
+    ('| name | unit | description |', '| `hr_bpm` | 1/min | Heart rate, 60 / mean RR on the rhythm lead |')
+    """
     rows = ["| name | unit | description |", "| --- | --- | --- |"]
     rows += [f"| `{n}` | {u} | {d} |" for n, (u, d) in FEATURES.items()]
     return "\n".join(rows)

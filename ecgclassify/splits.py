@@ -37,10 +37,29 @@ GROUPED_LABEL = "GROUPED (stratified, all copies of a group on one side)"
 def protocol_label(protocol: str, group_name: str = "content sha256") -> str:
     """Human label of a protocol, e.g. ``"GROUPED by content sha256 (...)"``.
 
+    Parameters
+    ----------
+    protocol : {"grouped", "leaky"}
+        The split protocol.
+    group_name : str, default "content sha256"
+        What the groups are (written into the grouped label).
+
+    Returns
+    -------
+    str
+        The label printed in every report.
+
     Raises
     ------
     ConfigurationError
         Unknown protocol.
+
+    Examples
+    --------
+    >>> protocol_label("grouped", "printed ID")
+    'GROUPED by printed ID (stratified, all copies of a group on one side)'
+    >>> protocol_label("leaky") == LEAKY_LABEL
+    True
     """
     if protocol == "leaky":
         return LEAKY_LABEL
@@ -85,8 +104,8 @@ def check_no_leakage(train_groups: Sequence[Any], test_groups: Sequence[Any], *,
             "protocol='leaky' to reproduce per-file numbers knowingly")
 
 
-def _check_inputs(y: Sequence[int] | np.ndarray, groups: Sequence[Any] | None, n_splits: int
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+def _check_inputs(y: Sequence[int] | np.ndarray, groups: Sequence[Any] | np.ndarray | None,
+                  n_splits: int) -> tuple[np.ndarray, np.ndarray | None]:
     y_arr = np.asarray(y)
     if y_arr.ndim != 1 or y_arr.size == 0:
         raise ConfigurationError(f"y must be a non-empty 1-D array; got shape {y_arr.shape}")
@@ -98,7 +117,8 @@ def _check_inputs(y: Sequence[int] | np.ndarray, groups: Sequence[Any] | None, n
     return y_arr, g
 
 
-def grouped_stratified_kfold(y: Sequence[int] | np.ndarray, groups: Sequence[Any] | None, n_splits: int = 5,
+def grouped_stratified_kfold(y: Sequence[int] | np.ndarray,
+                             groups: Sequence[Any] | np.ndarray | None, n_splits: int = 5,
                              seed: int = 0, *, protocol: Protocol = "grouped"
                              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(train_idx, test_idx)`` for stratified K-fold by group.
@@ -116,10 +136,16 @@ def grouped_stratified_kfold(y: Sequence[int] | np.ndarray, groups: Sequence[Any
         ``"leaky"``: per-file :class:`~sklearn.model_selection.StratifiedKFold`
         (copies cross the split; only to reproduce published numbers).
 
+    Yields
+    ------
+    train_idx, test_idx : ndarray of int
+        Indices into ``y`` of each fold's training and test items.
+
     Raises
     ------
     ConfigurationError
-        Bad inputs, fewer groups than folds, no groups for a grouped split.
+        Bad inputs, fewer groups than folds, no groups for a grouped split
+        (raised when iteration starts: this is a generator).
     LeakageError
         Never expected; a fold that shares a group (a bug) is refused.
 
@@ -147,7 +173,8 @@ def grouped_stratified_kfold(y: Sequence[int] | np.ndarray, groups: Sequence[Any
         yield train, test
 
 
-def grouped_train_test_split(y: Sequence[int] | np.ndarray, groups: Sequence[Any] | None,
+def grouped_train_test_split(y: Sequence[int] | np.ndarray,
+                             groups: Sequence[Any] | np.ndarray | None,
                              test_size: float = 0.2, seed: int = 0, *,
                              protocol: Protocol = "grouped") -> tuple[np.ndarray, np.ndarray]:
     """One stratified, grouped train/test split: ``(train_idx, test_idx)``.
@@ -161,6 +188,11 @@ def grouped_train_test_split(y: Sequence[int] | np.ndarray, groups: Sequence[Any
         As in :func:`grouped_stratified_kfold`.
     test_size : float, default 0.2
         Fraction of items in the test set, in (0, 0.5].
+
+    Returns
+    -------
+    train_idx, test_idx : ndarray of int
+        Indices into ``y``; no group is on both sides.
 
     Raises
     ------

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._workers import remove_stale_temps, single_thread_env, worker_init
 from .convert import (
     FORMATS,
     DigitizeFn,
@@ -37,10 +38,7 @@ from .convert import (
     _default_digitize,
     convert_file,
     output_stem,
-    remove_stale_temps,
-    single_thread_env,
     task_in_worker,
-    worker_init,
     write_outputs,
 )
 from .errors import ConfigurationError, InputError, MissingDependencyError
@@ -81,6 +79,13 @@ class BatchSummary:
         True when the run was stopped (Ctrl-C, SIGTERM) before the end.
     n_inputs : int
         Number of distinct inputs asked for.
+
+    Examples
+    --------
+    >>> s = BatchSummary((FileResult("/x/a.png", "ok"), FileResult("/x/b.png", "failed")),
+    ...                  elapsed_s=12.0, manifest="out/manifest.jsonl", n_inputs=2)
+    >>> s.n_ok, s.n_failed, str(s)
+    (1, 1, '1 ok, 1 failed, 0 skipped in 12 s')
     """
 
     results: tuple[FileResult, ...]
@@ -137,10 +142,27 @@ def find_inputs(source: str | os.PathLike[str], *,
     exclude : path-like, optional
         A folder whose files are never listed (the output folder).
 
+    Returns
+    -------
+    list of Path
+        Distinct files, sorted.
+
     Raises
     ------
     InputError
         ``source`` does not exist, or a CSV has no ``path`` column.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ("b.png", "a.jpg", "notes.txt", "out/c.png"):
+    ...     (root / name).parent.mkdir(exist_ok=True); (root / name).touch()
+    >>> [f.name for f in find_inputs(root, exclude=root / "out")]
+    ['a.jpg', 'b.png']
+    >>> _ = (root / "list.csv").write_text("path\\nb.png\\n")
+    >>> [f.name for f in find_inputs(root / "list.csv")]
+    ['b.png']
     """
     text = os.fspath(source)
     p = Path(text)

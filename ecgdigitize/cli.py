@@ -67,7 +67,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``ecgdigitize`` (sub-commands ``digitize``, ``batch``)."""
+    """Return the argument parser of ``ecgdigitize`` (sub-commands ``digitize``, ``batch``).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Each sub-command stores its handler in ``func``.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["digitize", "a.png", "b.png", "-o", "out"])
+    >>> args.images, args.out.name
+    (['a.png', 'b.png'], 'out')
+    """
     parser = argparse.ArgumentParser(
         prog="ecgdigitize",
         description="Digitize paper 12-lead ECG sheets (PNG/JPEG/TIFF/PDF) into calibrated "

@@ -11,28 +11,31 @@ carries a final name.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import logging
 import os
 import re
-import resource
 import shutil
-import signal
 import socket
-import sys
 import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._workers import (
+    _TMP_PREFIX,
+    limit_threads,
+    peak_rss_mb,
+    remove_stale_temps,
+    single_thread_env,
+)
 from .errors import ConfigurationError, ECGError, MissingDependencyError
 from .io import DEFAULT_MAX_PIXELS, load_image
 from .record import ECGRecord
@@ -56,9 +59,6 @@ logger = logging.getLogger(__name__)
 
 #: Output formats understood by :func:`write_outputs`.
 FORMATS: tuple[str, ...] = ("wfdb", "csv", "npy")
-_TMP_PREFIX = ".ecgdigitize-tmp-"
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 DigitizeFn = Callable[..., DigitizedECG]
 
@@ -101,6 +101,13 @@ class FileResult:
         Peak resident memory of the process that converted the file, MiB.
     worker : str or None
         ``host:pid`` of that process.
+
+    Examples
+    --------
+    >>> res = FileResult(input="/x/a.png", status="ok", layout="3x4+1",
+    ...                  quality={"I": 0.8, "II": 0.6})
+    >>> round(res.mean_quality, 2), FileResult.from_json(res.to_json()) == res
+    (0.7, True)
     """
 
     input: str
@@ -164,6 +171,16 @@ def output_stem(path: str | os.PathLike[str]) -> str:
     Equal stems in different folders get different names; the same input always
     gets the same name. Characters WFDB refuses in record names become ``_``.
 
+    Parameters
+    ----------
+    path : path-like
+        Input file (need not exist).
+
+    Returns
+    -------
+    str
+        ``<cleaned stem>_<8 hex digits>``.
+
     Examples
     --------
     >>> a, b = output_stem("/x/scan 1.png"), output_stem("/y/scan 1.png")
@@ -178,7 +195,27 @@ def output_stem(path: str | os.PathLike[str]) -> str:
 
 def expected_outputs(out_dir: str | os.PathLike[str], stem: str,
                      formats: Sequence[str]) -> tuple[Path, ...]:
-    """Paths :func:`write_outputs` writes for ``stem`` (WFDB header last)."""
+    """Paths :func:`write_outputs` writes for ``stem`` (WFDB header last).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder.
+    stem : str
+        File stem (see :func:`output_stem`).
+    formats : sequence of str
+        Any of :data:`FORMATS`.
+
+    Returns
+    -------
+    tuple of Path
+        The final paths, ``.npy``, ``.csv``, then ``.dat`` and ``.hea``.
+
+    Examples
+    --------
+    >>> [p.name for p in expected_outputs("out", "r1", ["wfdb", "csv"])]
+    ['r1.csv', 'r1.dat', 'r1.hea']
+    """
     out = Path(out_dir)
     names = {"npy": [f"{stem}.npy"], "csv": [f"{stem}.csv"],
              "wfdb": [f"{stem}.dat", f"{stem}.hea"]}
@@ -203,6 +240,11 @@ def write_outputs(record: ECGRecord, out_dir: str | os.PathLike[str], stem: str,
         File stem (also the WFDB record name).
     formats : sequence of str
         Any of :data:`FORMATS`.
+
+    Returns
+    -------
+    tuple of Path
+        The files written (see :func:`expected_outputs`).
 
     Raises
     ------
@@ -265,6 +307,14 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
     FileResult
         ``status="failed"`` with the error type and reason when anything went
         wrong (a project error, or a bug: its traceback is logged).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> res = convert_file(f"{out}/missing.png", out)
+    >>> res.status, res.error_type
+    ('failed', 'UnreadableImageError')
     """
     t0, c0 = time.perf_counter(), time.process_time()
     src = os.path.abspath(os.fspath(path))
@@ -360,93 +410,10 @@ def _default_digitize() -> DigitizeFn:
     return digitize
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MiB (``getrusage`` maxrss)."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-
-
-def limit_threads() -> None:
-    """Keep this process to one BLAS/OpenMP/OpenCV thread (parallelism comes from processes)."""
-    for var in _THREAD_VARS:
-        os.environ[var] = "1"
-    with contextlib.suppress(ImportError):
-        import cv2
-
-        cv2.setNumThreads(1)
-    with contextlib.suppress(ImportError):
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-
-
-def worker_init(driver_pid: int | None = None) -> None:
-    """Initializer of batch worker processes: one thread, SIGINT left to the driver.
-
-    With ``driver_pid``, the worker exits as soon as that process is gone: a
-    killed driver must not leave workers (and a fork server that lives as long
-    as they do) behind, blocked forever on their task queue.
-    """
-    import threading
-
-    # Ctrl-C reaches the whole process group; the driver decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    limit_threads()
-    if driver_pid is not None:
-        threading.Thread(target=_exit_with_driver, args=(driver_pid,), daemon=True,
-                         name="ecgdigitize-driver-watch").start()
-
-
-def _exit_with_driver(driver_pid: int, period_s: float = 0.5) -> None:
-    while _pid_alive(driver_pid):
-        time.sleep(period_s)
-    os._exit(1)  # the driver died: its temp folders are removed by the next run
-
-
 def task_in_worker(path: str, **kwargs: Any) -> FileResult:
     """:func:`convert_file` as run on a pool or Dask worker (one thread per process)."""
     limit_threads()
     return convert_file(path, **kwargs)
-
-
-
-
-@contextlib.contextmanager
-def single_thread_env() -> Iterator[None]:
-    """Set the BLAS/OpenMP thread variables to 1 while spawning worker processes."""
-    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
-    os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
-    try:
-        yield
-    finally:
-        for var, val in saved.items():
-            if val is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = val
-
-
-def remove_stale_temps(out_dir: str | os.PathLike[str]) -> None:
-    """Remove temporary folders left in ``out_dir`` by killed processes (not by live ones)."""
-    for tmp in Path(out_dir).glob(f"{_TMP_PREFIX}*"):
-        pid = tmp.name[len(_TMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    """True while process ``pid`` runs (a killed one not yet reaped, a zombie, is dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): trust kill()
 
 
 def draw_overlay(image: np.ndarray, result: DigitizedECG) -> np.ndarray:
@@ -464,6 +431,17 @@ def draw_overlay(image: np.ndarray, result: DigitizedECG) -> np.ndarray:
     ndarray of shape (H, W, 3), uint8
         A copy of ``image`` with the traces of
         :func:`ecgdigitize.overlay.trace_polylines` drawn on it.
+
+    Examples
+    --------
+    >>> from ecgdigitize.result import Calibration, DigitizedECG, Panel
+    >>> panel = Panel("I", (100.0, 0.0, 592.5, 300.0), 0.0, 2.5, 150.0, 0, 0)
+    >>> sig = np.full((5000, 12), np.nan); sig[:1250, 0] = 1.0  # 1 mV step, 2.5 s
+    >>> res = DigitizedECG(sig, 500, panels=(panel,), calibration=Calibration(7.88, 7.88))
+    >>> sheet = np.full((300, 700, 3), 255, np.uint8)
+    >>> canvas = draw_overlay(sheet, res)
+    >>> canvas.shape, int((canvas != 255).any(axis=2).sum()) > 400
+    ((300, 700, 3), True)
     """
     import cv2
 

@@ -20,6 +20,8 @@ sheet.png: no periodic grid found
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "ConfigurationError",
@@ -61,7 +63,8 @@ class ECGError(Exception):
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}" if self.path else self.reason
 
-    def __reduce__(self):  # keep path across pickling (multiprocessing, Dask)
+    def __reduce__(self) -> tuple[Callable[..., ECGError], tuple[Any, ...]]:
+        # keep path across pickling (multiprocessing, Dask)
         return (_rebuild_error, (type(self), self.reason, self.path))
 
 

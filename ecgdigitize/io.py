@@ -169,16 +169,18 @@ def _open_headers(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def _pil_to_rgb(img: Image.Image, path: str | None) -> np.ndarray:
-    # Decoding happens here; size was checked before.
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # our own limit was applied already
-    try:
-        img.load()
-        img = ImageOps.exif_transpose(img) or img
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UnreadableImageError(f"corrupt or truncated image: {exc}", path=path) from exc
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
+    # Decoding happens here; size was checked before. The lock keeps two threads
+    # from interleaving save/restore, which could leave Pillow's limit off for good.
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None  # our own limit was applied already
+        try:
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise UnreadableImageError(f"corrupt or truncated image: {exc}", path=path) from exc
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return _array_to_rgb(np.asarray(img))
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):

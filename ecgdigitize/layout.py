@@ -200,7 +200,8 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
         rhythm_leads = (_read_rhythm_label(ink, baselines[-1], x_start, ppm_x, ppm_y),)
     cells = panel_cells(name, lead_order=lead_order, rhythm_leads=rhythm_leads)
     panels = _panels(cells, baselines, x_start, row_len, img.shape[0])
-    found = tuple(PulseInfo(tuple(map(float, p.box_px)), p.height_px, p.baseline_y_px, i)
+    found = tuple(PulseInfo((float(p.box_px[0]), float(p.box_px[1]), float(p.box_px[2]),
+                             float(p.box_px[3])), p.height_px, p.baseline_y_px, i)
                   for i, p in enumerate(pulses) if p is not None)
     coverage = float(np.mean([r.coverage for r in rows]))
     confidence = float(np.clip(coverage, 0, 1) * (0.6 + 0.4 * len(found) / len(rows)))
@@ -223,8 +224,9 @@ def _grid_box(img: np.ndarray, ink: np.ndarray, grid: GridSpec) -> tuple[float, 
         for axis, ppm in ((0, grid.px_per_mm_y), (1, grid.px_per_mm_x)):
             shift = [0, 0]
             shift[1 - axis] = round(ppm)  # repeat along the profile's own direction
-            periodic = on & np.roll(near, shift, axis=(0, 1)) & np.roll(near, [-v for v in shift],
-                                                                      axis=(0, 1))
+            ahead = np.roll(near, shift, axis=(0, 1))
+            behind = np.roll(near, [-v for v in shift], axis=(0, 1))
+            periodic = np.bitwise_and(np.bitwise_and(on, ahead), behind)
             cov = gaussian_filter1d(periodic.mean(axis=axis).astype(float), 2 * ppm)
             act = np.flatnonzero(cov > 0.3 * np.percentile(cov, 90))
             span.append((float(act[0]), float(act[-1])) if len(act) else (0.0, float(
@@ -361,7 +363,8 @@ def _trace_start(ink: np.ndarray, rows: list[_Row], pulses: list[_Pulse | None],
     for i, p in enumerate(pulses):
         lo = p.box_px[2] + 1 if p is not None else max(int(box[0]) - 2, 0)
         band = ink[max(round(edges[i]), 0):max(round(edges[i + 1]), 0), lo:]
-        start = _first_run_start(band.any(axis=0), skip_short=p is not None, ppm_x=ppm_x)
+        start = _first_run_start(np.asarray(band.any(axis=0)), skip_short=p is not None,
+                                 ppm_x=ppm_x)
         if start is not None:
             stroke = 2.0 if p is None else p.stroke_px
             starts.append(lo + start + (stroke - 1) / 2.0)

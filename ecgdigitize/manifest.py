@@ -26,7 +26,30 @@ MANIFEST_NAME = "manifest.jsonl"
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, FileResult]:
-    """Latest ``ok``/``failed`` entry per input of a manifest (torn lines are ignored)."""
+    """Latest ``ok``/``failed`` entry per input of a manifest (torn lines are ignored).
+
+    Parameters
+    ----------
+    path : path-like
+        The ``manifest.jsonl`` file; a missing file reads as empty.
+
+    Returns
+    -------
+    dict of str to FileResult
+        Keyed by absolute input path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / MANIFEST_NAME
+    >>> m = Manifest(path)
+    >>> m.append(FileResult(input="/x/a.png", status="failed", error_type="NoGridFoundError"))
+    >>> m.append(FileResult(input="/x/a.png", status="ok", layout="3x4+1"))
+    >>> m.close()
+    >>> _ = open(path, "a").write('{"input": "/x/b.png", "sta')  # a torn line
+    >>> {k: v.status for k, v in read_manifest(path).items()}
+    {'/x/a.png': 'ok'}
+    """
     latest: dict[str, FileResult] = {}
     p = Path(path)
     if not p.exists():
@@ -44,7 +67,34 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, FileResult]:
 
 
 class Manifest:
-    """Append-only JSON-lines file, flushed and fsynced per entry, locked for one run."""
+    """Append-only JSON-lines file, flushed and fsynced per entry, locked for one run.
+
+    Parameters
+    ----------
+    path : Path
+        The ``manifest.jsonl`` file (created if missing, appended to otherwise).
+
+    Attributes
+    ----------
+    run_id : str
+        ``<UTC time>-<pid>``, written in every entry of this run.
+
+    Raises
+    ------
+    ConfigurationError
+        Another process holds the lock (a second run on the same output folder).
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / MANIFEST_NAME
+    >>> m = Manifest(path)
+    >>> m.append(FileResult(input="/x/a.png", status="ok"))
+    >>> m.close()
+    >>> entry = json.loads(path.read_text())
+    >>> entry["input"], entry["run"] == m.run_id
+    ('/x/a.png', True)
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -81,6 +131,33 @@ def is_done(prev: FileResult | None, path: str, out_dir: Path, formats: Sequence
     A file is done when its latest entry says ``ok``, the input has the same
     size and modification time, and every output of ``formats`` exists; a file
     that failed is skipped unless ``retry_failed`` (or the input changed).
+
+    Parameters
+    ----------
+    prev : FileResult or None
+        Latest manifest entry of the input (see :func:`read_manifest`).
+    path : str
+        The input file.
+    out_dir : Path
+        Output folder.
+    formats : sequence of str
+        Output formats asked for this run.
+    retry_failed : bool
+        Convert again inputs that failed before.
+
+    Returns
+    -------
+    str or None
+        The reason to skip, or None.
+
+    Examples
+    --------
+    >>> prev = FileResult(input="/nonexistent.png", status="failed",
+    ...                   error_type="NoGridFoundError", error_message="no grid")
+    >>> is_done(prev, "/nonexistent.png", Path("out"), ["wfdb"], retry_failed=False)
+    'failed in an earlier run (NoGridFoundError: no grid); use --retry-failed to try again'
+    >>> is_done(prev, "/nonexistent.png", Path("out"), ["wfdb"], retry_failed=True) is None
+    True
     """
     if prev is None:
         return None

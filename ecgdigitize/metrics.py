@@ -55,11 +55,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigurationError
 from .record import ECGRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SNR_CAP_DB", "Alignment", "align", "mean_snr_db", "score_record", "snr_db"]
 
@@ -253,7 +257,7 @@ def mean_snr_db(values: Iterable[float], *, cap_db: float = SNR_CAP_DB) -> float
 
 
 def score_record(reference: ECGRecord, estimate: ECGRecord, *, max_shift_s: float = 0.5,
-                 max_offset_mv: float = 1.0, cap_db: float = SNR_CAP_DB):  # -> pd.DataFrame
+                 max_offset_mv: float = 1.0, cap_db: float = SNR_CAP_DB) -> pd.DataFrame:
     """Score every lead of ``estimate`` against ``reference``.
 
     Parameters

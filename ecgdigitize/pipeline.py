@@ -108,7 +108,6 @@ def digitize(image: ImageSource, *, fs: float | None = None,
     """
     from .geometry import detect_page_orientation, find_page_quad, rectify
     from .grid import detect_grid
-    from .layout import find_layout
 
     cfg = _config(config, fs)
     clock = _Clock()
@@ -124,8 +123,7 @@ def digitize(image: ImageSource, *, fs: float | None = None,
         with clock.stage("grid"):
             grid = detect_grid(rect.image, config=cfg)
     with clock.stage("layout"):
-        layout = find_layout(rect.image, grid, speed_mm_per_s=cfg.speed_mm_per_s,
-                             gain_mm_per_mv=cfg.gain_mm_per_mv or 10.0, layout=cfg.layout)
+        layout = _find_layout(rect.image, grid, cfg)
     calibration = _calibration(grid, layout, cfg)
     result = _trace_and_calibrate(rect.image, layout.panels, calibration, cfg,
                                   layout.name, name or _stem(image), clock)
@@ -267,6 +265,20 @@ def _config(config: DigitizeConfig | None, fs: float | None) -> DigitizeConfig:
     if config is not None and not isinstance(config, DigitizeConfig):
         raise ConfigurationError(f"config must be a DigitizeConfig; got {type(config).__name__}")
     return cfg if fs is None else cfg.replace(fs=fs)
+
+
+def _find_layout(image: np.ndarray, grid: GridSpec, cfg: DigitizeConfig) -> Layout:
+    """Layout; with an unknown gain, pulses of 10, then 20, then 5 mm are looked for."""
+    from .layout import find_layout
+
+    gains = (cfg.gain_mm_per_mv,) if cfg.gain_mm_per_mv else (10.0, 20.0, 5.0)
+    found = []
+    for gain in gains:
+        found.append(find_layout(image, grid, speed_mm_per_s=cfg.speed_mm_per_s,
+                                 gain_mm_per_mv=gain, layout=cfg.layout))
+        if found[-1].pulses:
+            return found[-1]
+    return found[0]
 
 
 def _calibration(grid: GridSpec, layout: Layout, cfg: DigitizeConfig) -> Calibration:

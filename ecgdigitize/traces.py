@@ -45,7 +45,7 @@ POOL_PITCH_PX = 100
 #: The path may stray this many row pitches above or below its baseline.
 BAND_PITCHES = 1.25
 #: Steep strokes are read from horizontal runs at most this many line widths long.
-STROKE_RUN = 1.5
+STROKE_RUN = 1.2
 #: Cap points sit this many px (plus half a line width) closer to their apex, px.
 CAP_SHIFT = 0.0
 

@@ -60,6 +60,8 @@ def test_mismatched_inputs() -> None:
         evaluate_predictions([0, 1], [0])
     with pytest.raises(ConfigurationError):
         evaluate_predictions([], [])
+    with pytest.raises(ConfigurationError, match="proba must have shape"):  # 3 columns, 2 labels
+        evaluate_predictions([0, 1], [0, 1], np.full((2, 3), 1 / 3), labels=[0, 1])
 
 
 def _toy(n_groups: int = 30, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ class FakeDigitizer:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, image: object, fs: float = 500.0) -> ECGRecord:
+    def __call__(self, image: Any, fs: float = 500.0) -> ECGRecord:
         self.calls += 1
         px = load_image(image)[0, 0]
         if px[0] == 255:
@@ -176,7 +177,7 @@ def test_errors() -> None:
     with pytest.raises(ConfigurationError, match="two classes"):
         FeaturePredictor(verbose=False).fit(X, [0] * 4)
     with pytest.raises(ConfigurationError, match="sequence"):
-        FeaturePredictor(verbose=False).features(X[0])
+        FeaturePredictor(verbose=False).features(X[0])  # type: ignore[arg-type]
 
 
 def test_model_registry() -> None:
@@ -201,6 +202,10 @@ def test_cache_keys_and_corrupt_entries(tmp_path: Path) -> None:
     assert np.isnan(back.signal).sum() == np.isnan(rec.signal).sum()
     (tmp_path / f"{a.key(h)}.npz").write_bytes(b"garbage")
     assert a.get(a.key(h)) is None
+    a.put("no-fs", rec)
+    meta = tmp_path / "no-fs.json"
+    meta.write_text(meta.read_text().replace('"fs"', '"fs_hz"'))  # an entry of another version
+    assert a.get("no-fs") is None  # used to raise KeyError
     a.put_features("k", "1", {"x": 1.5, "y": float("nan")})
     got = a.get_features("k", "1")
     assert got is not None and got["x"] == 1.5 and np.isnan(got["y"])
@@ -214,3 +219,14 @@ def test_default_cache_dir_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert default_cache_dir() == tmp_path
     monkeypatch.delenv("ECGDIGITIZE_CACHE")
     assert default_cache_dir() == Path.home() / ".cache" / "ecgdigitize"
+
+
+def test_records_with_same_samples_but_other_lead_names_are_not_confused() -> None:
+    sig = gaussian_record(layout="full").lead("II")[:, None]
+    as_ii, as_v5 = ECGRecord(sig, 500, ("II",)), ECGRecord(sig, 500, ("V5",))
+    fp = FeaturePredictor(verbose=False, use_cache=False)
+    f_ii, f_v5 = fp.features([as_ii])[0], fp.features([as_v5])[0]
+    names = FP.feature_names()
+    r_ii, r_v5 = names.index("II_r_amp_mv"), names.index("V5_r_amp_mv")
+    assert f_ii[r_ii] == pytest.approx(1.0, abs=0.1) and np.isnan(f_ii[r_v5])
+    assert f_v5[r_v5] == pytest.approx(1.0, abs=0.1) and np.isnan(f_v5[r_ii])

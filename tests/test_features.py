@@ -186,9 +186,9 @@ def test_transformer_shapes_and_names() -> None:
     sub = ECGFeatureExtractor(lead_names=("II", "V2")).fit_transform(recs)
     assert sub.shape == (2, 39 + 14)
     with pytest.raises(ConfigurationError):
-        ext.transform(np.zeros((2, 3)))
+        ext.transform(np.zeros((2, 3)))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
-        ext.transform(recs[0])
+        ext.transform(recs[0])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("check", [

@@ -247,3 +247,24 @@ def test_max_pixels_is_configurable(tmp_path: Path) -> None:
 def test_every_loader_error_is_an_input_error() -> None:
     for cls in (UnreadableImageError, ImageTooLargeError, ImageTooSmallError):
         assert issubclass(cls, InputError) and issubclass(cls, ECGError)
+
+
+def test_concurrent_loads_keep_pillows_own_bomb_limit() -> None:
+    # Threads decoding at once used to interleave the save/restore of
+    # Image.MAX_IMAGE_PIXELS and leave Pillow's limit switched off (None).
+    import threading
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(buf, "PNG")
+    data, limit = buf.getvalue(), Image.MAX_IMAGE_PIXELS
+
+    def work() -> None:
+        for _ in range(200):
+            load_image(data)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert limit is not None and Image.MAX_IMAGE_PIXELS == limit

@@ -156,3 +156,13 @@ def test_fine_images_are_traced_on_a_shrunk_copy(sheet, monkeypatch) -> None:
     a, b = shrunk.extras["traces"].traces[0], full.extras["traces"].traces[0]
     assert a.panel == panels[0]
     assert abs(np.nanmedian(a.y_px) - np.nanmedian(b.y_px)) < 2.0   # same (big) px, 0.13 mm
+
+
+@pytest.mark.parametrize("gain", [5.0, 20.0])
+def test_gain_is_read_from_the_calibration_pulse(sim_record, gain: float) -> None:
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100, gain_mm_per_mv=gain))
+    res = ecgdigitize.digitize(sheet.image)
+    assert res.calibration is not None and res.calibration.gain_mm_per_mv == gain
+    assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 10.0
+    forced = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(gain_mm_per_mv=10.0))
+    assert forced.calibration.gain_mm_per_mv == 10.0

@@ -142,6 +142,11 @@ def test_archive_without_manifest_or_of_unknown_kind(tmp_path: Path, marker: Pat
     assert "newer" in _refused(newer, marker).reason
     missing = tmp_path / "absent.zip"
     assert "no such model file" in _refused(missing, marker).reason
+    for key in ("kind", "classes"):  # used to escape as a bare KeyError
+        entry = json.loads(_manifest())
+        del entry[key]
+        lacking = _archive(tmp_path / f"no-{key}.zip", {"manifest.json": json.dumps(entry)})
+        assert key in _refused(lacking, marker).reason
 
 
 @pytest.mark.cnn
@@ -149,7 +154,8 @@ def test_keras_lambda_layer_is_refused_in_safe_mode(tmp_path: Path, marker: Path
     keras = pytest.importorskip("keras")
     pytest.importorskip("ecgclassify.cnn")
     inputs = keras.Input(shape=(4,))
-    outputs = keras.layers.Lambda(lambda x, m=str(marker): (Path(m).touch(), x)[1])(inputs)
+    outputs = keras.layers.Lambda(
+        lambda x, m=str(marker): (Path(m).touch(), x)[1])(inputs)  # type: ignore[func-returns-value]
     model_file = tmp_path / "model.keras"
     keras.Model(inputs, outputs).save(model_file)
     assert marker.exists()  # building the model ran the layer: it is live code

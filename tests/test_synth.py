@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -37,7 +38,8 @@ def ink_fraction(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, *,
     return float(near[yi[inside], xi[inside]].mean())
 
 
-def all_points(traces: dict[int, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def all_points(traces: Mapping[int, tuple[np.ndarray, np.ndarray]]
+               ) -> tuple[np.ndarray, np.ndarray]:
     return (np.concatenate([t[0] for t in traces.values()]),
             np.concatenate([t[1] for t in traces.values()]))
 

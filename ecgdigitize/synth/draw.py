@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 __all__ = ["composite", "grid_mask", "ink_mask", "line_profile", "text_mask"]
 
@@ -189,7 +193,7 @@ def _finite_runs(xs: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
 
 
 @lru_cache(maxsize=16)
-def _font(family: str, size_px: int):  # -> PIL.ImageFont.FreeTypeFont
+def _font(family: str, size_px: int) -> ImageFont.FreeTypeFont:
     import matplotlib
     from PIL import ImageFont
 
