@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
+from math import comb
 
 import cv2
 import numpy as np
@@ -50,6 +52,7 @@ LAYOUT_SHAPES: dict[str, tuple[int, int, tuple[str, ...]]] = {
 }
 _BY_ROWS = {3: "3x4", 4: "3x4+1", 12: "12x1"}
 _DURATION_S = 10.0
+_MAX_ROW_SUBSETS = 2000  # row runs tried that skip rows (else contiguous runs only)
 _MIN_COVERAGE = 0.3   # a trace row has ink near its baseline over this fraction of its width
 
 
@@ -183,8 +186,9 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
     loose = ink_mask(img, threshold=0.5)
     pulses = _find_pulses(loose, 255 - _brightest(img), rows, ppm_x, ppm_y, speed_mm_per_s,
                           gain_mm_per_mv)
-    rows = [_Row(r.y if p is None else p.baseline_y_px, r.strength, r.coverage, p)
-            for r, p in zip(rows, pulses, strict=True)]
+    rows = _merge_rows_sharing_pulse(
+        [_Row(r.y if p is None else p.baseline_y_px, r.strength, r.coverage, p)
+         for r, p in zip(rows, pulses, strict=True)], [r.y for r in rows])
     n_want = None if layout is None else LAYOUT_SHAPES[layout][0] + len(LAYOUT_SHAPES[layout][2])
     rows = _select_rows(rows, n_want)
     pulses = [r.pulse for r in rows]
@@ -277,14 +281,18 @@ def _select_rows(rows: list[_Row], n_want: int | None) -> list[_Row]:
     """The evenly spaced run of trace rows of a layout (largest plausible count first).
 
     Printed rows share one pitch, so text lines or rules picked up above or
-    below the traces are left out; among runs of the same size the one with
-    the most ink wins.
+    below the traces are left out, and so is a second profile peak inside a
+    strip (a lead drawn well off its row's baseline) that lies between them;
+    among runs of the same size the one with the most ink wins.
     """
     sizes = [n_want] if n_want is not None else [n for n in (12, 6, 4, 3) if n <= len(rows)]
     for n in sizes:
         best, best_score = None, -1.0
-        for start in range(len(rows) - n + 1):
-            run = rows[start:start + n]
+        if comb(len(rows), n) <= _MAX_ROW_SUBSETS:
+            runs = [[rows[i] for i in idx] for idx in combinations(range(len(rows)), n)]
+        else:
+            runs = [rows[start:start + n] for start in range(len(rows) - n + 1)]
+        for run in runs:
             gaps = np.diff([r.y for r in run])
             # isoelectric lines wander around the printed baselines with the signal's offset
             tolerance = 0.2 if all(r.pulse is not None for r in run) else 0.6
@@ -297,6 +305,25 @@ def _select_rows(rows: list[_Row], n_want: int | None) -> list[_Row]:
             return best
     need = f"the layout needs {n_want}" if n_want is not None else "every layout has at least 3"
     raise LayoutNotFoundError(f"found {len(rows)} evenly spaced trace row(s); {need}")
+
+
+def _merge_rows_sharing_pulse(rows: list[_Row], peaks_y: list[float]) -> list[_Row]:
+    """One row per calibration pulse.
+
+    A strip whose trace wanders off its baseline can give two profile peaks;
+    both then find the strip's pulse and would become two rows on the same
+    0 mV line, which breaks the even spacing of the layout's rows (and drops
+    a true row in :func:`_select_rows`). The peak nearest the pulse's foot
+    keeps the row; the other is dropped.
+    """
+    kept: dict[tuple[int, int, int, int], int] = {}   # pulse box -> index of its row
+    for i, r in enumerate(rows):
+        if r.pulse is None:
+            continue
+        j = kept.setdefault(r.pulse.box_px, i)
+        if abs(peaks_y[i] - r.y) < abs(peaks_y[j] - r.y):
+            kept[r.pulse.box_px] = i
+    return [r for i, r in enumerate(rows) if r.pulse is None or kept[r.pulse.box_px] == i]
 
 
 def _brightest(img: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ Run: ``python -m examples.batch_to_wfdb [--n 4] [--jobs 1] [--out docs/img/examp
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import matplotlib
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
     p.add_argument("--n", type=int, default=4, help="sheets to render and convert (4)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (1)")
+    p.add_argument("--fresh", action="store_true",
+                   help="delete earlier outputs first (else the run resumes and skips them)")
     args = p.parse_args(argv)
 
     import wfdb
@@ -36,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from ecgdigitize.batch import digitize_many, find_inputs
 
     sheets, out = args.work / "batch" / "sheets", args.work / "batch" / "wfdb"
+    if args.fresh:
+        shutil.rmtree(out, ignore_errors=True)
     sheets.mkdir(parents=True, exist_ok=True)
     for i in range(args.n):
         layout = LAYOUTS[i % len(LAYOUTS)]

@@ -16,6 +16,7 @@ Run: ``python -m examples.compare_predictors [--per-class 8] [--cnn]`` (about 1 
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-class", type=int, default=8, help="sheets per class (8)")
     p.add_argument("--folds", type=int, default=4, help="cross-validation folds (4)")
     p.add_argument("--cnn", action="store_true", help="also a tiny MobileNetV2 (TensorFlow)")
+    p.add_argument("--fresh", action="store_true", help="empty the digitization cache first")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     paths, labels = render_set(args.work / "compare" / "sheets", args.per_class)
     print(f"rendered {len(paths)} sheets in {time.perf_counter() - t0:.1f} s")
     cache = str(args.work / "compare" / "cache")
+    if args.fresh:
+        shutil.rmtree(cache, ignore_errors=True)
     models = {name: make_predictor(name, cache_dir=cache, verbose=False)
               for name in ("features-logreg", "features-rf", "features-hgb")}
     if args.cnn:

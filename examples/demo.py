@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     wfdb_dir = out / "wfdb"
     hea = result.to_wfdb(wfdb_dir, record_name="example")
     csv = result.to_csv(out / "example.csv")
-    fig = result.plot_overlay(sheet.image)
+    fig = result.plot_overlay(sheet.image).figure
     overlay = out / "example_overlay.png"
     fig.savefig(overlay, dpi=100)
     from ecgdigitize.metrics import score_record

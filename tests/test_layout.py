@@ -76,6 +76,25 @@ def test_no_grid_no_pulse_uses_trace_rows(sim_record):
     assert dx < 1.0 * sheet.truth.px_per_mm[0]
 
 
+@pytest.mark.parametrize("pulse", [True, False])
+def test_two_profile_peaks_in_one_strip_make_one_row(pulse):
+    # seed 7: a lead of the second strip runs ~8 mm above its baseline, so the
+    # strip gives two profile peaks (both found its pulse); the extra row broke the
+    # even spacing and the first row was dropped ("3x4" from rows 2-4)
+    from ecgdigitize.synth import simulate_record
+
+    record = simulate_record(duration_s=10.0, fs=500, heart_rate=72, seed=7)
+    sheet = render_sheet(record, "3x4+1", SheetStyle(dpi=100, calibration_pulse=pulse), seed=7)
+    found = find_layout(sheet.image, detect_grid(sheet.image))
+    assert found.name == "3x4+1"
+    assert [p.row for p in found.pulses] == ([0, 1, 2, 3] if pulse else [])
+    dx, dy = _match(found, sheet.truth)
+    ppm = sheet.truth.px_per_mm[0]
+    assert dx < (0.4 if pulse else 1.0) * ppm
+    if pulse:
+        assert dy < 0.25 * ppm
+
+
 def test_forced_layout_and_lead_order(sim_record):
     order = ("V1", "V2", "V3", "V4", "V5", "V6", "I", "II", "III", "aVR", "aVL", "aVF")
     sheet = render_sheet(sim_record, "3x4+3", SheetStyle(dpi=100, separators="none"),
