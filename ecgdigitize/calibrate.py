@@ -60,6 +60,22 @@ def snap_speed(row_width_px: float, px_per_mm_x: float, duration_s: float = 10.0
                ) -> float | None:
     """Paper speed (mm/s) from the printed width of ``duration_s`` of record.
 
+    Parameters
+    ----------
+    row_width_px : float
+        Printed width of a full row (``duration_s`` of record), px.
+    px_per_mm_x : float
+        Horizontal scale, px per mm.
+    duration_s : float, default 10
+        Length of record the row shows, s.
+
+    Returns
+    -------
+    float or None
+        The standard paper speed (25 or 50 mm/s) within
+        :data:`SNAP_TOLERANCE` of the measured one, else ``None`` (also when
+        an input is not positive).
+
     Examples
     --------
     >>> snap_speed(1968.0, 7.87), snap_speed(3936.0, 7.87), snap_speed(900.0, 7.87)

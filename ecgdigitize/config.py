@@ -85,6 +85,16 @@ class DigitizeConfig:
     ------
     ConfigurationError
         If a value is out of range (checked at construction).
+
+    Examples
+    --------
+    >>> cfg = DigitizeConfig(fs=250, speed_mm_per_s=50, layout="6x2")
+    >>> cfg.fs, cfg.speed_mm_per_s, cfg.layout, cfg.gain_mm_per_mv
+    (250.0, 50.0, '6x2', None)
+    >>> DigitizeConfig(notch_hz=300)
+    Traceback (most recent call last):
+        ...
+    ecgdigitize.errors.ConfigurationError: notch_hz must be in (0, fs/2); got 300.0
     """
 
     fs: float = 500.0

@@ -49,6 +49,12 @@ class Rectified:
     quad : ndarray of shape (4, 2) or None
         Page corners (input px, clockwise from top-left) that were mapped to
         the image corners, if a perspective correction was made.
+
+    Examples
+    --------
+    >>> r = Rectified(np.zeros((40, 60, 3), np.uint8))
+    >>> r.image.shape, r.transform.tolist(), r.rotation_deg, r.orientation, r.quad
+    ((40, 60, 3), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], 0.0, 0, None)
     """
 
     image: np.ndarray

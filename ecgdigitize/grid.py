@@ -40,6 +40,7 @@ _PAD = 4                 # mirrored spectrum columns added left of u = 0
 _SOLID_COVERAGE = 0.205  # fraction of the gridded area covered by solid grid lines, at least
 _MIN_COMB = 2.5          # mean clipped log peak height of a real grid's harmonic comb
 _PEAK_LOG = 1.5          # a spectral peak is this much above its neighbourhood (log power)
+_ODD_DEFICIT = 3.0       # odd harmonics this much weaker (log power) are not a fundamental's
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,8 @@ def _joint_period(rays: list, step: float, f_min: float
     for _ in range(3):  # the comb at half the frequency is as good when odd harmonics are weak
         j = int(np.argmin(np.abs(cands - f / 2)))
         if (f / 2 >= f_min and joint[j] >= 0.85 * strength
-                and min(_at(r[2], f / 2, step) for r in rays) > _PEAK_LOG):
+                and min(_at(r[2], f / 2, step) for r in rays) > _PEAK_LOG
+                and all(_odd_deficit(r[2], f / 2, step, f_max) < _ODD_DEFICIT for r in rays)):
             f, strength = float(cands[j]), float(joint[j])
         else:
             break
@@ -255,6 +257,15 @@ def _joint_period(rays: list, step: float, f_min: float
     fs = [float(cands[near][int(np.argmax(sc[near]))]) for sc in scores]
     if any(_five_fold(r[2], r[3], fa, step, f_max) for r, fa in zip(rays, fs, strict=True)):
         return (5 * fs[0], 5 * fs[1]), strength       # the comb was the 5 mm one
+    # the comb was the 2nd..4th harmonic of the 5 mm lines (e.g. 5/3 mm when the 8th
+    # harmonic of 5 mm is lost near the Nyquist frequency): checked before the 1 mm
+    # reading, whose 5-fold test aliased harmonics of low-dpi grids can pass
+    for n in (2, 3, 4):
+        if fs[0] / n >= f_min and fs[1] / n >= f_min and all(
+                _five_fold(r[2], r[3], fa / n, step, f_max)
+                and _odd_deficit(r[2], fa / n, step, f_max, n) < _ODD_DEFICIT
+                for r, fa in zip(rays, fs, strict=True)):
+            return (5 * fs[0] / n, 5 * fs[1] / n), strength
     if any(fa / 5 >= f_min and _five_fold(r[2], r[3], fa / 5, step, f_max)
            for r, fa in zip(rays, fs, strict=True)):
         return (fs[0], fs[1]), strength
@@ -263,6 +274,17 @@ def _joint_period(rays: list, step: float, f_min: float
     one_mm = abs(np.log(as_1mm / 250)) <= abs(np.log(as_5mm / 250)) or 1 / f / 5 < 2.0
     k = 1.0 if one_mm else 5.0
     return (fs[0] * k, fs[1] * k), strength
+
+
+def _odd_deficit(prof: np.ndarray, f: float, step: float, f_max: float, n: int = 2) -> float:
+    """How much weaker (median whitened log power) the harmonics of ``f`` that are not
+    multiples of ``n`` are than those that are. Small when ``f`` is a true fundamental;
+    large when ``f`` is a ``1/n`` fraction of the real one and its other "harmonics" are
+    only pixel-rounding beats (e.g. a 10 mm beat of 1 mm lines at 5.906 px/mm), which the
+    clipped comb score cannot tell apart."""
+    ks = np.arange(1, max(n, min(4 * n, int(f_max / f))) + 1)
+    vals = np.array([_at(prof, k * f, step) for k in ks])
+    return float(np.median(vals[ks % n == 0]) - np.median(vals[ks % n != 0]))
 
 
 def _comb_scores(prof: np.ndarray, step: float, cands: np.ndarray, f_min: float,

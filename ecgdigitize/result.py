@@ -32,6 +32,12 @@ class Panel:
         Position in the layout grid (0-based); rhythm strips have ``col = 0``.
     is_rhythm : bool
         True for a full-length rhythm strip.
+
+    Examples
+    --------
+    >>> p = Panel("II", (10.0, 20.0, 410.0, 120.0), 0.0, 2.5, 70.0, row=1, col=0)
+    >>> p.t1_s - p.t0_s, p.is_rhythm
+    (2.5, False)
     """
 
     lead: str
@@ -51,13 +57,19 @@ class Calibration:
     Attributes
     ----------
     px_per_mm_x, px_per_mm_y : float
-        Pixels per millimetre of paper, horizontally and vertically.
-    speed_mm_per_s : float
+        Pixels per millimetre of paper, horizontally and vertically, px/mm.
+    speed_mm_per_s : float, default 25
         Paper speed (25 or 50 mm/s).
-    gain_mm_per_mv : float
+    gain_mm_per_mv : float, default 10
         Amplitude scale (5, 10 or 20 mm/mV).
-    source : str
+    source : str, default "grid"
         Where the scale came from: ``"grid"``, ``"pulse"`` or ``"page"``.
+
+    Examples
+    --------
+    >>> c = Calibration(8.0, 8.0, speed_mm_per_s=25.0, gain_mm_per_mv=10.0)
+    >>> c.px_per_s, c.px_per_mv, c.source
+    (200.0, 80.0, 'grid')
     """
 
     px_per_mm_x: float
@@ -103,6 +115,18 @@ class DigitizedECG(ECGRecord):
         Problems met (lead not recovered, scale from fallback...).
     source : str or None
         Path of the input, when it was a file.
+    extras : mapping of str to object
+        Further stage-specific diagnostics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ecg = DigitizedECG(np.zeros((5000, 12)), fs=500, layout="3x4",
+    ...                    calibration=Calibration(8.0, 8.0), quality={"II": 0.9})
+    >>> ecg.duration_s, ecg.layout, ecg.px_per_mm
+    (10.0, '3x4', (8.0, 8.0))
+    >>> type(ecg.to_record()).__name__
+    'ECGRecord'
     """
 
     layout: str = "unknown"

@@ -15,6 +15,7 @@ Steps
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated ECG")
     args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter quiet
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -95,9 +97,10 @@ def _classify(sheet_path: Path) -> None:
         proba = predictor.predict_proba([sheet_path])[0]
         k = int(np.argmax(proba))
         label = int(predictor.classes_[k])
-        print(f"[4/4] {path.name}: class {label} ({CLASS_NAMES[label]}), p = {proba[k]:.2f} "
-              "(a simulated normal ECG; the reference models were trained on one machine's "
-              "sheets, so treat this as a smoke test, not a diagnosis)")
+        print(f"[4/4] {path.name} ({type(predictor).__name__}): class {label} "
+              f"({CLASS_NAMES[label]}), p = {proba[k]:.2f}")
+    print("      (the example is a NeuroKit2 simulation drawn in our default style, while the "
+          "reference models learned one ECG machine's sheets: a smoke test, not a diagnosis)")
 
 
 if __name__ == "__main__":
