@@ -62,6 +62,12 @@ class GridSpec:
         ``"page"`` (page width).
     rotation_deg : float, default 0
         Skew of the grid lines, degrees counter-clockwise (0 when unknown).
+
+    Examples
+    --------
+    >>> spec = GridSpec(7.87, 7.87, "solid", (240, 150, 150), 0.95, "grid")
+    >>> round(spec.px_per_mm_x * 25.4), spec.rotation_deg   # about 200 dpi, no skew
+    (200, 0.0)
     """
 
     px_per_mm_x: float
@@ -261,12 +267,14 @@ def _joint_period(rays: list, step: float, f_min: float
     # harmonic of 5 mm is lost near the Nyquist frequency): checked before the 1 mm
     # reading, whose 5-fold test aliased harmonics of low-dpi grids can pass
     for n in (2, 3, 4):
-        if fs[0] / n >= f_min and fs[1] / n >= f_min and all(
-                _five_fold(r[2], r[3], fa / n, step, f_max)
-                and _odd_deficit(r[2], fa / n, step, f_max, n) < _ODD_DEFICIT
-                for r, fa in zip(rays, fs, strict=True)):
+        pairs = list(zip(rays, fs, strict=True))
+        if (min(fs) / n >= f_min
+                and any(_five_fold(r[2], r[3], fa / n, step, f_max) for r, fa in pairs)
+                and all(_odd_deficit(r[2], fa / n, step, f_max, n) < _ODD_DEFICIT
+                        for r, fa in pairs)):
             return (5 * fs[0] / n, 5 * fs[1] / n), strength
     if any(fa / 5 >= f_min and _five_fold(r[2], r[3], fa / 5, step, f_max)
+           and _odd_deficit(r[2], fa / 5, step, f_max, 5) < _ODD_DEFICIT
            for r, fa in zip(rays, fs, strict=True)):
         return (fs[0], fs[1]), strength
     n_px = 0.25 / step  # longer image side, px

@@ -43,6 +43,26 @@ def test_scale_and_skew_from_renders(sim_record, colour, pattern, dpi, rotation_
     assert 0.5 < spec.confidence <= 1.0
 
 
+@pytest.mark.parametrize(
+    ("dpi", "colour", "seed"),
+    [
+        (150, "red", 101),   # was 2x: a 10 mm pixel-rounding beat of the 1 mm lines (59.06 px)
+        (300, "red", 100),   # was 2x, same beat (118.1 px)
+        (100, "grey", 100),  # was 5/3x: the comb locked onto the 3rd harmonic of 5 mm
+        (120, "red", 100),   # was 5/3x
+    ],
+)
+def test_scale_has_no_octave_error_on_clean_renders(dpi, colour, seed):
+    from ecgdigitize.synth import simulate_record
+
+    record = simulate_record(duration_s=10.0, fs=500.0, heart_rate=70.0, seed=seed)
+    sheet = render_sheet(record, "3x4+1", SheetStyle(dpi=dpi, grid_colour=colour), seed=seed)
+    spec = detect_grid(sheet.image)
+    assert spec.source == "grid"
+    assert spec.px_per_mm_x == pytest.approx(dpi / 25.4, rel=0.01)
+    assert spec.px_per_mm_y == pytest.approx(dpi / 25.4, rel=0.01)
+
+
 @pytest.mark.parametrize(("pattern", "colour"), [("solid", "red"), ("dotted", "pink"),
                                                  ("solid", "grey"), ("dotted", "green")])
 def test_kind_and_colour_on_clean_sheets(sim_record, pattern, colour):
