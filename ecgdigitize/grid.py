@@ -266,8 +266,8 @@ def _joint_period(rays: list, step: float, f_min: float
     # the comb was the 2nd..4th harmonic of the 5 mm lines (e.g. 5/3 mm when the 8th
     # harmonic of 5 mm is lost near the Nyquist frequency): checked before the 1 mm
     # reading, whose 5-fold test aliased harmonics of low-dpi grids can pass
+    pairs = list(zip(rays, fs, strict=True))
     for n in (2, 3, 4):
-        pairs = list(zip(rays, fs, strict=True))
         if (min(fs) / n >= f_min
                 and any(_five_fold(r[2], r[3], fa / n, step, f_max) for r, fa in pairs)
                 and all(_odd_deficit(r[2], fa / n, step, f_max, n) < _ODD_DEFICIT
