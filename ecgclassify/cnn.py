@@ -86,12 +86,27 @@ def build_model(backbone: str, input_shape: tuple[int, int, int], n_classes: int
         to converge, and the inference-mode network then outputs one class).
         ``None`` keeps the backbone's value.
 
+    Returns
+    -------
+    keras.Model
+        Uncompiled; input ``(None, height, width, 3)`` float32 in [0, 255],
+        output ``(None, n_classes)`` softmax probabilities.
+
     Raises
     ------
     ConfigurationError
         Unknown backbone.
     WeightsUnavailableError
         ImageNet weights asked for but not downloadable (offline machine).
+
+    Examples
+    --------
+    Building the model imports TensorFlow (seconds), so these lines are skipped
+    in the doctests:
+
+    >>> model = build_model("mobilenet_v2", (160, 272, 3), 2, alpha=0.35)  # doctest: +SKIP
+    >>> model.input_shape, model.output_shape  # doctest: +SKIP
+    ((None, 160, 272, 3), (None, 2))
     """
     keras = _import_keras()
     if backbone not in BACKBONES:

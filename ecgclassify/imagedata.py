@@ -103,10 +103,31 @@ class Augmentation:
 def normalize_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
     """Return ``(height, width)`` in px from an int (square) or a pair.
 
+    Parameters
+    ----------
+    image_size : int or sequence of two ints
+        One side in px for a square image, or ``(height, width)`` in px.
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(height, width)`` in px, each at least 32.
+
     Raises
     ------
     ConfigurationError
         Not one or two positive integers, or a side below 32 px.
+
+    Examples
+    --------
+    >>> normalize_image_size(64)
+    (64, 64)
+    >>> normalize_image_size([160, 272])
+    (160, 272)
+    >>> normalize_image_size(16)
+    Traceback (most recent call last):
+    ...
+    ecgdigitize.errors.ConfigurationError: image_size sides must be >= 32 px; got (16, 16)
     """
     if isinstance(image_size, int | np.integer):
         hw = (int(image_size), int(image_size))
@@ -172,6 +193,19 @@ def find_grid_area(rgb: np.ndarray, *, min_line_fraction: float = 0.5) -> tuple[
 
 def fit_to_size(rgb: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     """Resize keeping the aspect ratio, then pad with white to ``size_hw`` (centred).
+
+    Parameters
+    ----------
+    rgb : ndarray (H, W, 3) uint8
+        The image.
+    size_hw : tuple of (int, int)
+        Output ``(height, width)`` in px.
+
+    Returns
+    -------
+    ndarray (height, width, 3) uint8
+        The resized image centred on white paper (value 255); it fills the
+        output along at least one axis.
 
     Examples
     --------
@@ -355,6 +389,23 @@ def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: s
                   crop: bool = True, lead_source: str = "grid") -> np.ndarray:
     """Prepare many sheets (files are decoded once per process and cached).
 
+    Parameters
+    ----------
+    X : sequence of sheets
+        Paths, bytes, PIL images or ndarrays (anything
+        :func:`ecgdigitize.io.load_image` reads). Only files are cached, keyed
+        by path, modification time and size.
+    image_size : int or (int, int)
+        ``(height, width)`` in px of each sheet (``input="sheet"``) or of each
+        lead crop (``input="leads"``).
+    input : {"sheet", "leads"}, default "sheet"
+        Whole grid area (:func:`prepare_sheet`) or its 16 lead crops
+        (:func:`prepare_leads`).
+    crop : bool, default True
+        Crop to the grid area first (drops header and footer text).
+    lead_source : {"grid", "digitizer"}, default "grid"
+        How lead crops are found (``input="leads"`` only); see :func:`prepare_leads`.
+
     Returns
     -------
     ndarray
@@ -365,6 +416,16 @@ def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: s
     ------
     ConfigurationError
         Unknown ``input``.
+
+    Examples
+    --------
+    >>> blank = np.full((300, 500, 3), 255, np.uint8)
+    >>> prepare_batch([blank, blank], 64).shape
+    (2, 64, 64, 3)
+    >>> prepare_batch([blank], (32, 48), input="leads").shape
+    (1, 16, 32, 48, 3)
+    >>> prepare_batch([], 64).shape
+    (0, 64, 64, 3)
     """
     if input not in ("sheet", "leads"):
         raise ConfigurationError(f"input must be 'sheet' or 'leads'; got {input!r}")
@@ -444,6 +505,21 @@ def make_dataset(images: np.ndarray, labels: np.ndarray | None = None,
     Returns
     -------
     tf.data.Dataset
+        Batches of ``images`` as float32, alone or as ``(images, labels)`` or
+        ``(images, labels, sample_weight)`` tuples (``sample_weight`` is used
+        only with ``labels``).
+
+    Examples
+    --------
+    Building a dataset imports TensorFlow (seconds), so these lines are skipped
+    in the doctests:
+
+    >>> images = np.full((10, 64, 64, 3), 255, np.uint8)
+    >>> labels = np.array([0, 1] * 5)
+    >>> ds = make_dataset(images, labels, batch_size=4, augmentation=Augmentation(),
+    ...                   shuffle=True, seed=1)  # doctest: +SKIP
+    >>> [tuple(x.shape) for x, _ in ds]  # doctest: +SKIP
+    [(4, 64, 64, 3), (4, 64, 64, 3), (2, 64, 64, 3)]
     """
     import tensorflow as tf
 

@@ -47,10 +47,32 @@ def tflite_bytes(model: Any, input_hw: tuple[int, int], quantization: str = "flo
     representative : ndarray (n, h, w, 3) uint8, optional
         Prepared images that calibrate int8 activation ranges.
 
+    Returns
+    -------
+    bytes
+        The TFLite flatbuffer (what :attr:`TFLitePredictor.model_content_` holds).
+
     Raises
     ------
     ConfigurationError
         Unknown quantization, or int8 without representative images.
+
+    Examples
+    --------
+    The conversion imports TensorFlow (seconds), so it is skipped in the doctests:
+
+    >>> from ecgclassify.cnn import build_model
+    >>> model = build_model("mobilenet_v2", (64, 64, 3), 2, alpha=0.35)  # doctest: +SKIP
+    >>> content = tflite_bytes(model, (64, 64), "float16")  # doctest: +SKIP
+    >>> content[4:8]  # doctest: +SKIP
+    b'TFL3'
+
+    Invalid arguments fail before TensorFlow is imported:
+
+    >>> tflite_bytes(None, (64, 64), "int8")
+    Traceback (most recent call last):
+    ...
+    ecgdigitize.errors.ConfigurationError: int8 quantization needs representative_images
     """
     if quantization not in QUANTIZATIONS:
         raise ConfigurationError(f"quantization must be one of {QUANTIZATIONS}; "
@@ -100,6 +122,22 @@ def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
     -------
     TFLitePredictor
         Fitted, ready to predict.
+
+    Examples
+    --------
+    Training and conversion need TensorFlow, so these lines are skipped in the
+    doctests (``sheets``: paths of sheet images, ``y``: their class indices):
+
+    >>> import tempfile
+    >>> from ecgclassify import load_predictor
+    >>> from ecgclassify.cnn import CNNPredictor
+    >>> cnn = CNNPredictor(epochs=5).fit(sheets, y)  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as tmp:  # doctest: +SKIP
+    ...     lite = export_tflite(cnn, f"{tmp}/model_int8.zip", quantization="int8",
+    ...                          representative_images=sheets[:100])
+    ...     reloaded = load_predictor(f"{tmp}/model_int8.zip")
+    >>> reloaded.quantization_, reloaded.predict_proba(sheets).shape[1] == len(cnn.classes_)  # doctest: +SKIP
+    ('int8', True)
     """
     predictor._check_fitted()
     hw = predictor.image_size_
@@ -162,6 +200,22 @@ class TFLitePredictor(BasePredictor):
     preprocessing_ : dict
         ``input`` ("sheet"/"leads"), ``image_size`` [h, w] in px, ``crop``.
     quantization_ : str
+
+    Examples
+    --------
+    An unfitted predictor holds only its settings:
+
+    >>> lite = TFLitePredictor(num_threads=2, batch_size=8)
+    >>> lite.get_params()
+    {'batch_size': 8, 'num_threads': 2}
+
+    A fitted one comes from :func:`export_tflite` or a saved archive; it needs
+    only ``ai_edge_litert`` (``sheets``: paths of sheet images):
+
+    >>> from ecgclassify import load_predictor
+    >>> lite = load_predictor("model_int8.zip")  # doctest: +SKIP
+    >>> lite.predict_proba(sheets).shape == (len(sheets), len(lite.classes_))  # doctest: +SKIP
+    True
     """
 
     def __init__(self, num_threads: int | None = None, batch_size: int = 16) -> None:

@@ -70,6 +70,16 @@ class PulseInfo:
         Row of the pulse's foot (the 0 mV line), working px.
     row : int
         Layout row it starts.
+
+    Examples
+    --------
+    A 10 mm/mV pulse on a sheet scanned at 8 px/mm is 80 px tall:
+
+    >>> p = PulseInfo((40.0, 118.0, 82.0, 202.0), 80.0, 200.0, row=0)
+    >>> p.height_px / 10.0  # px/mm at 10 mm/mV
+    8.0
+    >>> p.baseline_y_px - p.height_px  # the 1 mV line, working px
+    120.0
     """
 
     box_px: tuple[float, float, float, float]
@@ -100,6 +110,20 @@ class Layout:
         Horizontal px per second of the printed rows (from the column
         separators when printed, else ``speed x grid px/mm``); the panel boxes
         use it. Map x to time with it (or with the boxes), not with the grid.
+
+    Examples
+    --------
+    A hand-built "12x1" layout with one lead panel (found by
+    :func:`find_layout` in practice) at 25 mm/s and 8 px/mm (200 px/s):
+
+    >>> from ecgdigitize.result import Panel
+    >>> panel = Panel("I", (100.0, 20.0, 2100.0, 180.0), 0.0, 10.0, 100.0, row=0, col=0)
+    >>> lay = Layout("12x1", (panel,), (100.0, 20.0, 2100.0, 2000.0), (), (100.0,), 0.9,
+    ...              px_per_s=200.0)
+    >>> (panel.box_px[2] - panel.box_px[0]) / lay.px_per_s  # panel length, s
+    10.0
+    >>> [p.lead for p in lay.panels], lay.row_baselines_px
+    (['I'], (100.0,))
     """
 
     name: str

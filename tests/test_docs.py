@@ -8,9 +8,8 @@
   ``Parameters`` section when it takes arguments (``Attributes`` also counts
   for a class), a ``Returns``/``Yields`` section when it returns something, and
   an ``Examples`` section. Exception classes only need a docstring. The check
-  is strict for the modules in :data:`STRICT_MODULES`; for the others the
-  offenders are listed (``python tests/test_docs.py`` prints them with
-  file:line) and the test is an expected failure until they are fixed.
+  is strict for every public module (:data:`STRICT_ALL`); ``python
+  tests/test_docs.py`` lists any offenders with file:line.
 - Every public module has a ``::: module`` block in ``docs/api/``, every such
   block names a module that exists, and every generated results table in
   ``docs/results/`` is included by some page.
@@ -40,8 +39,8 @@ STRICT_MODULES = frozenset({
     "ecgdigitize.synth.layouts", "ecgdigitize.synth.render", "ecgdigitize.synth.signals",
     "ecgdigitize.synth.style",
 })
-#: Set to True once the whole code base passes: then every module is strict.
-STRICT_ALL = False
+#: The whole code base passes: every module is strict.
+STRICT_ALL = True
 _SECTION = re.compile(r"^[ \t]*([A-Z][A-Za-z ]+)[ \t]*\n[ \t]*-{3,}[ \t]*$", re.MULTILINE)
 
 
@@ -194,10 +193,8 @@ def test_docstrings_of_finished_modules() -> None:
 
 def test_docstrings_of_every_public_object() -> None:
     offenders = [line for _, line in docstring_offenders()]
-    if offenders and not STRICT_ALL:
-        pytest.xfail(f"{len(offenders)} public objects lack docstring sections "
-                     "(run `python tests/test_docs.py` for the list)")
-    assert not offenders, "\n".join(offenders)
+    assert not offenders, ("numpydoc docstrings incomplete (`python tests/test_docs.py` "
+                           "lists them):\n" + "\n".join(offenders))
 
 
 def _api_blocks() -> set[str]:
