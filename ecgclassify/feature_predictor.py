@@ -236,8 +236,12 @@ class FeaturePredictor(BasePredictor):
                 _FEATURE_MEMO[memo_key] = extract_features(item)
             return _FEATURE_MEMO[memo_key]
         sha = _item_hash(item)
+        # the in-process memo also keys on the cache folder and the digitizer object,
+        # so a swapped digitizer (or another cache) never reuses features of the old one
+        where = f"{cache.directory}" if cache is not None else "nocache"
         key = (cache.key(sha) if cache is not None
-               else f"{sha}-{self._digitize_kwargs()}") + f"-f{FEATURES_VERSION}"
+               else f"{sha}-{self._digitize_kwargs()}") + (
+                   f"-f{FEATURES_VERSION}-{where}-{id(_digitizer())}")
         if key in _FEATURE_MEMO:
             if not _FEATURE_MEMO[key]:
                 _warn_failed(item, "failed earlier in this process")
