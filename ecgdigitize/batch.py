@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._workers import remove_stale_temps, single_thread_env, worker_init
+from ._workers import limit_threads, remove_stale_temps, single_thread_env, worker_init
 from .convert import (
     FORMATS,
     DigitizeFn,
@@ -451,13 +451,21 @@ def _dask_results(todo: Sequence[str], task: Task, jobs: int, scheduler: str,
     own: list[Any] = []
     if client is None:
         if scheduler == "dask":
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+            import dask
+
+            # one BLAS/OpenMP thread per worker process and no statistical profiler:
+            # on 2 cores both otherwise double the CPU time of every sheet
+            with single_thread_env(), dask.config.set(
+                    {"distributed.worker.profile.enabled": False}):
+                cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
             own.append(cluster)
             client = Client(cluster)
         else:
             client = Client(scheduler.replace("dask://", "tcp://", 1))
         own.insert(0, client)
+    with suppress(Exception):  # OpenCV and threadpool limits inside every worker
+        client.run(limit_threads)
     futures = []
     try:
         window = 4 * max(1, len(client.scheduler_info().get("workers", {})) or jobs)
