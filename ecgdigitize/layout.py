@@ -37,18 +37,15 @@ from scipy.signal import find_peaks
 
 from .errors import ConfigurationError, LayoutNotFoundError, NoTracesFoundError
 from .grid import GridSpec, find_pulse_boxes, grid_mask, ink_mask
-from .record import STANDARD_LEADS
 from .result import DigitizedECG, Panel
+from .synth.layouts import DEFAULT_RHYTHM_LEADS, layout_cells, layout_grid
 
 __all__ = ["LAYOUT_SHAPES", "Layout", "PulseInfo", "crop_panels", "find_layout", "panel_cells"]
 
-#: Layout name -> (grid rows, grid columns, default rhythm leads).
+#: Layout name -> (grid rows, grid columns, default rhythm leads), derived from the
+#: project's one layout table (:data:`ecgdigitize.synth.layouts.DEFAULT_RHYTHM_LEADS`).
 LAYOUT_SHAPES: dict[str, tuple[int, int, tuple[str, ...]]] = {
-    "3x4": (3, 4, ()),
-    "3x4+1": (3, 4, ("II",)),
-    "3x4+3": (3, 4, ("II", "V1", "V5")),
-    "6x2": (6, 2, ()),
-    "12x1": (12, 1, ()),
+    name: (*layout_grid(name)[:2], rhythm) for name, rhythm in DEFAULT_RHYTHM_LEADS.items()
 }
 _BY_ROWS = {3: "3x4", 4: "3x4+1", 12: "12x1"}
 _DURATION_S = 10.0
@@ -603,19 +600,9 @@ def panel_cells(layout: str, *, lead_order: Sequence[str] | None = None,
     """
     if layout not in LAYOUT_SHAPES:
         raise ConfigurationError(f"layout must be one of {sorted(LAYOUT_SHAPES)}; got {layout!r}")
-    n_rows, n_cols, default_rhythm = LAYOUT_SHAPES[layout]
-    order = tuple(STANDARD_LEADS if lead_order is None else lead_order)
-    if len(order) != 12 or len(set(order)) != 12:
-        raise ConfigurationError(f"lead_order must name 12 distinct leads; got {order}")
-    rhythm = default_rhythm if rhythm_leads is None else tuple(rhythm_leads)
-    if len(rhythm) != len(default_rhythm):
-        raise ConfigurationError(
-            f"layout {layout!r} has {len(default_rhythm)} rhythm strip(s); got {rhythm}")
-    col_s = _DURATION_S / n_cols
-    cells = [(order[c * n_rows + r], r, c, c * col_s, (c + 1) * col_s, False)
-             for c in range(n_cols) for r in range(n_rows)]
-    cells += [(lead, n_rows + k, 0, 0.0, _DURATION_S, True) for k, lead in enumerate(rhythm)]
-    return tuple(cells)
+    cells = layout_cells(layout, lead_order=lead_order, rhythm_leads=rhythm_leads,
+                         duration_s=_DURATION_S)
+    return tuple((c.lead, c.row, c.col, c.t0_s, c.t1_s, c.is_rhythm) for c in cells)
 
 
 def _panels(cells: Sequence[tuple[str, int, int, float, float, bool]], baselines: Sequence[float],

@@ -10,7 +10,7 @@ from ecgdigitize.geometry import rectify
 from ecgdigitize.grid import GridSpec, detect_grid
 from ecgdigitize.layout import LAYOUT_SHAPES, Layout, crop_panels, find_layout, panel_cells
 from ecgdigitize.result import DigitizedECG
-from ecgdigitize.synth import Degradation, SheetStyle, apply_homography, layout_cells, render_sheet
+from ecgdigitize.synth import Degradation, SheetStyle, apply_homography, render_sheet
 
 STYLES = {
     "red-ticks": SheetStyle(dpi=100),
@@ -116,13 +116,21 @@ def test_rhythm_label_is_read(sim_record):
     assert [p.lead for p in found.panels if p.is_rhythm] == ["II"]
 
 
-def test_panel_cells_agree_with_renderer():
-    for name in LAYOUT_SHAPES:
-        ours = panel_cells(name)
-        theirs = layout_cells(name)
-        assert [(c.lead, c.row, c.col, c.t0_s, c.t1_s, c.is_rhythm) for c in theirs] == list(ours)
+def test_panel_cells_follow_the_clinical_convention():
+    # panel_cells delegates to the renderer's layout table; check the values themselves
+    cells = panel_cells("3x4+1")
+    assert len(cells) == 13
+    assert cells[0] == ("I", 0, 0, 0.0, 2.5, False)
+    assert cells[5] == ("aVF", 2, 1, 2.5, 5.0, False)
+    assert cells[11] == ("V6", 2, 3, 7.5, 10.0, False)
+    assert cells[12] == ("II", 3, 0, 0.0, 10.0, True)
+    assert [c[0] for c in panel_cells("6x2") if c[2] == 1] == ["V1", "V2", "V3", "V4", "V5", "V6"]
+    assert {(c[3], c[4]) for c in panel_cells("12x1")} == {(0.0, 10.0)}
+    assert [c[0] for c in panel_cells("3x4+3") if c[5]] == ["II", "V1", "V5"]
     with pytest.raises(ConfigurationError):
         panel_cells("3x4+1", rhythm_leads=("II", "V1"))
+    with pytest.raises(ConfigurationError):
+        panel_cells("4x3")
 
 
 def test_blank_and_sparse_pages_raise():
