@@ -18,13 +18,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["limit_threads", "peak_rss_mb", "remove_stale_temps", "single_thread_env",
-           "worker_init"]
+__all__ = ["dask_worker_setup", "limit_threads", "peak_rss_mb", "remove_stale_temps",
+           "single_thread_env", "worker_init"]
 
 #: Prefix of the temporary folders and files written inside an output folder.
 _TMP_PREFIX = ".ecgdigitize-tmp-"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+#: glibc ``mallopt`` parameters and the values :func:`dask_worker_setup` gives them.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # the ceiling glibc's own dynamic threshold reaches
+_TRIM_THRESHOLD_BYTES = 2 * _MMAP_THRESHOLD_BYTES
 
 
 def peak_rss_mb() -> float:
@@ -70,6 +74,44 @@ def limit_threads() -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)
+
+
+def dask_worker_setup() -> bool:
+    """Prepare a Dask worker process for sheets: one thread, and glibc's malloc thresholds back.
+
+    Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``. On glibc
+    that also freezes the mmap threshold at 128 KiB, so every image-sized array is
+    a fresh ``mmap`` whose pages are faulted in and zeroed again: measured here it
+    doubled the CPU time of a sheet (0.43 s instead of 0.23 s, 2 Dask workers on
+    2 cores, 60 rendered sheets). This sets the mmap threshold to 32 MiB (where
+    glibc's own adaptive threshold would end up) and the trim threshold to 64 MiB,
+    so large buffers are reused; memory is still returned above that.
+    Run once per worker, e.g. ``client.run(dask_worker_setup)``.
+
+    Returns
+    -------
+    bool
+        True when the malloc thresholds were changed (glibc with the variable
+        set), False elsewhere.
+
+    Examples
+    --------
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> Client("tcp://10.0.0.5:8786").run(dask_worker_setup)  # doctest: +SKIP
+    {'tcp://10.0.0.7:40000': True, 'tcp://10.0.0.8:40000': True}
+    """
+    limit_threads()
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
+        return bool(ok and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1)
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt thresholds)
+        return False
 
 
 def worker_init(driver_pid: int | None = None) -> None:

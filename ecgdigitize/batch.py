@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._workers import limit_threads, remove_stale_temps, single_thread_env, worker_init
+from ._workers import dask_worker_setup, remove_stale_temps, single_thread_env, worker_init
 from .convert import (
     FORMATS,
     DigitizeFn,
@@ -441,6 +441,13 @@ def _shutdown_pool(pool: cf.ProcessPoolExecutor, clean: bool) -> None:
             proc.join(timeout=5)
 
 
+#: Housekeeping intervals of an own LocalCluster: the 20 ms event-loop tick and the
+#: 0.5 s system monitor take the GIL from the sheet being converted (about 5 % here).
+_QUIET_LOOPS = {"distributed.admin.tick.interval": "1s",
+                "distributed.admin.system-monitor.interval": "5s",
+                "distributed.worker.memory.monitor-interval": "1s"}
+
+
 def _dask_results(todo: Sequence[str], task: Task, jobs: int, scheduler: str,
                   client: Any) -> Iterator[FileResult]:
     try:
@@ -453,10 +460,15 @@ def _dask_results(todo: Sequence[str], task: Task, jobs: int, scheduler: str,
         if scheduler == "dask":
             import dask
 
-            # one BLAS/OpenMP thread per worker process and no statistical profiler:
-            # on 2 cores both otherwise double the CPU time of every sheet
+            # one BLAS/OpenMP thread per worker, no statistical profiler, and none of
+            # Dask's MALLOC_TRIM_THRESHOLD_ (see dask_worker_setup: it doubles the CPU
+            # time of every sheet); the other pre-spawn variables are kept
+            environ = {k: v for k, v in
+                       dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                       if k != "MALLOC_TRIM_THRESHOLD_"}
             with single_thread_env(), dask.config.set(
-                    {"distributed.worker.profile.enabled": False}):
+                    {"distributed.worker.profile.enabled": False,
+                     "distributed.nanny.pre-spawn-environ": environ, **_QUIET_LOOPS}):
                 cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                        dashboard_address=None)
             own.append(cluster)
@@ -464,8 +476,8 @@ def _dask_results(todo: Sequence[str], task: Task, jobs: int, scheduler: str,
         else:
             client = Client(scheduler.replace("dask://", "tcp://", 1))
         own.insert(0, client)
-    with suppress(Exception):  # OpenCV and threadpool limits inside every worker
-        client.run(limit_threads)
+    with suppress(Exception):  # thread limits and malloc thresholds inside every worker
+        client.run(dask_worker_setup)
     futures = []
     try:
         window = 4 * max(1, len(client.scheduler_info().get("workers", {})) or jobs)

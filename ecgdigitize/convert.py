@@ -31,6 +31,7 @@ import numpy as np
 
 from ._workers import (
     _TMP_PREFIX,
+    dask_worker_setup,
     limit_threads,
     peak_rss_mb,
     remove_stale_temps,
@@ -45,6 +46,7 @@ __all__ = [
     "FORMATS",
     "FileResult",
     "convert_file",
+    "dask_worker_setup",
     "draw_overlay",
     "expected_outputs",
     "limit_threads",

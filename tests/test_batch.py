@@ -67,6 +67,15 @@ def threads_digitize(image: np.ndarray, *, fs: float = 500,
     return fake_digitize(image, fs=fs, config=config)
 
 
+def trim_digitize(image: np.ndarray, *, fs: float = 500,
+                  config: object = None) -> DigitizedECG:
+    """The fake, warning with the malloc trim setting of the process it runs in."""
+    import warnings
+
+    warnings.warn(f"trim={os.environ.get('MALLOC_TRIM_THRESHOLD_')}", UserWarning, stacklevel=1)
+    return fake_digitize(image, fs=fs, config=config)
+
+
 def _sheet(path: Path, seed: int, corner: tuple[int, int, int] | None = None) -> Path:
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 255, size=(80, 96, 3), dtype=np.uint8)
@@ -328,6 +337,33 @@ def dask_client():
     yield client
     client.close()
     cluster.close()
+
+
+@pytest.mark.slow
+def test_own_local_cluster_drops_the_malloc_trim_setting(sheets: list[Path],
+                                                          tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    s = digitize_many(sheets[:2], tmp_path, digitize=trim_digitize, jobs=2, scheduler="dask",
+                      progress=False, formats=("npy",))
+    # Dask's default MALLOC_TRIM_THRESHOLD_=65536 doubled the CPU time of every sheet
+    assert [r.warnings for r in s.results] == [("trim=None",)] * 2
+    assert s.n_ok == 2
+
+
+def test_dask_worker_setup_restores_malloc_thresholds(monkeypatch) -> None:
+    from ecgdigitize._workers import dask_worker_setup
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+        monkeypatch.setenv(var, os.environ.get(var, "1"))  # undone after the test
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert dask_worker_setup() is False  # nothing to undo: glibc keeps its adaptive threshold
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    import platform
+
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert dask_worker_setup() is glibc
+    assert os.environ["OMP_NUM_THREADS"] == "1"
 
 
 @pytest.mark.slow
