@@ -197,6 +197,7 @@ def digitize_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Pat
                   jobs: int = 1, scheduler: str = "local", client: Any = None,
                   retry_failed: bool = False, progress: bool = True,
                   digitize: DigitizeFn | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  timeout_s: float | None = None,
                   on_result: Callable[[FileResult], None] | None = None) -> BatchSummary:
     """Digitize many sheets into ``out_dir``, resumably.
 
@@ -229,6 +230,10 @@ def digitize_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Pat
         Must be picklable (a module-level function) for pools and Dask.
     max_pixels : int
         Decompression-bomb limit of the loader.
+    timeout_s : float, optional
+        Per-file time limit, s: a file that takes longer fails with
+        ``ConversionTimeoutError`` and the run goes on (enforced in the serial
+        run and in pool workers, not on Dask; see :func:`convert_file`).
     on_result : callable, optional
         Called in the driver with each :class:`FileResult` as it arrives.
 
@@ -260,7 +265,8 @@ def digitize_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Pat
     inputs = list(dict.fromkeys(os.path.abspath(os.fspath(p)) for p in paths))
     fn = digitize or _default_digitize()
     task = functools.partial(task_in_worker, out_dir=str(out), formats=tuple(formats), fs=fs,
-                             config=config, digitize=fn, max_pixels=max_pixels)
+                             config=config, digitize=fn, max_pixels=max_pixels,
+                             timeout_s=timeout_s)
     manifest = Manifest(out / MANIFEST_NAME)
     results: list[FileResult] = []
     interrupted = False

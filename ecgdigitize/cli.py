@@ -128,6 +128,9 @@ def _common_options(p: argparse.ArgumentParser) -> None:
                    help="notch out mains interference at HZ (50 or 60)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S",
+                   help="give up on a file after S seconds and report it as failed "
+                        "(not enforced on Dask; default: no limit)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
     p.add_argument("--digitizer", default=None, metavar="MODULE:FUNCTION", type=_digitizer,
                    help="use another digitize(image, fs=, config=) function, e.g. to compare "
@@ -143,6 +146,16 @@ def _formats(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(f"unknown format {bad or text!r}; choose among "
                                          f"{', '.join(FORMATS)}")
     return fmts
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _digitizer(text: str) -> Any:
@@ -189,7 +202,7 @@ def _cmd_digitize(args: argparse.Namespace) -> int:
     for image in tqdm(args.images, disable=not _show_progress(args), unit="sheet", leave=False):
         res = convert_file(image, args.out, formats=args.format, fs=args.fs, config=config,
                            max_pixels=args.max_pixels, overlay=args.overlay,
-                           digitize=args.digitizer)
+                           digitize=args.digitizer, timeout_s=args.timeout)
         if res.status == "ok":
             tqdm.write(res.describe(), file=sys.stdout)
             for note in res.warnings if not args.quiet else ():
@@ -221,7 +234,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                             config=_config(args), jobs=args.jobs, scheduler=args.scheduler,
                             retry_failed=args.retry_failed, progress=_show_progress(args),
                             max_pixels=args.max_pixels, digitize=args.digitizer,
-                            on_result=report)
+                            timeout_s=args.timeout, on_result=report)
     _err(str(summary))
     if summary.interrupted:
         _err("re-run the same command to resume")

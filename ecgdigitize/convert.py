@@ -11,18 +11,21 @@ carries a final name.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ from ._workers import (
     remove_stale_temps,
     single_thread_env,
 )
-from .errors import ConfigurationError, ECGError, MissingDependencyError
+from .errors import ConfigurationError, ConversionTimeoutError, ECGError, MissingDependencyError
 from .io import DEFAULT_MAX_PIXELS, load_image
 from .record import ECGRecord
 from .result import DigitizedECG
@@ -284,7 +287,8 @@ def write_outputs(record: ECGRecord, out_dir: str | os.PathLike[str], stem: str,
 def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                  formats: Sequence[str] = ("wfdb",), fs: float = 500,
                  config: Any = None, digitize: DigitizeFn | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, overlay: bool = False) -> FileResult:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, overlay: bool = False,
+                 timeout_s: float | None = None) -> FileResult:
     """Load, digitize and write one sheet; never raises for a bad file.
 
     Parameters
@@ -303,6 +307,13 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
     overlay : bool, default False
         Also write ``<stem>_overlay.png``: the traces found, drawn over the
         rectified sheet (see :func:`draw_overlay`).
+    timeout_s : float, optional
+        Give up on the file after this many seconds (wall clock): it is
+        reported as failed with ``ConversionTimeoutError`` and nothing is
+        written. Enforced with ``SIGALRM`` in the main thread of a POSIX
+        process (the serial run and pool workers); elsewhere (Windows, Dask
+        worker threads) it is not enforced and a debug message says so. Long
+        native calls finish before the limit takes effect.
 
     Returns
     -------
@@ -324,7 +335,7 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
                       worker=f"{socket.gethostname()}:{os.getpid()}")
     fn = digitize or _default_digitize()
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, _time_limit(timeout_s, src):
             warnings.simplefilter("always")
             image = load_image(src, max_pixels=max_pixels)
             data = _safe_fingerprint(src)
@@ -347,6 +358,32 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
                         time_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
                         peak_rss_mb=peak_rss_mb(),
                         **_safe_fingerprint(src))
+
+
+@contextlib.contextmanager
+def _time_limit(timeout_s: float | None, src: str) -> Iterator[None]:
+    """Raise :class:`ConversionTimeoutError` in this block after ``timeout_s`` seconds."""
+    if timeout_s is None:
+        yield
+        return
+    if timeout_s <= 0:
+        raise ConfigurationError(f"timeout_s must be positive; got {timeout_s!r}")
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        logger.debug("time limit of %s s not enforced for %s (no SIGALRM here)", timeout_s, src)
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise ConversionTimeoutError(f"conversion took longer than {timeout_s:g} s", path=src)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _ok_result(base: FileResult, data: dict[str, Any], result: DigitizedECG,

@@ -25,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "ConversionTimeoutError",
     "DigitizationError",
     "ECGError",
     "ImageTooLargeError",
@@ -107,6 +108,10 @@ class NoTracesFoundError(DigitizationError):
 
 
 # --- configuration and models -----------------------------------------------
+class ConversionTimeoutError(DigitizationError):
+    """Converting one file took longer than the time limit set for it (``timeout_s``)."""
+
+
 class ConfigurationError(ECGError, ValueError):
     """An argument or configuration value is invalid."""
 

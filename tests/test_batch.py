@@ -48,6 +48,14 @@ def fake_digitize(image: np.ndarray, *, fs: float = 500, config: object = None) 
                         stage_times_s={"grid": 0.01})
 
 
+def hanging_digitize(image: np.ndarray, *, fs: float = 500,
+                     config: object = None) -> DigitizedECG:
+    """The fake, hanging for 30 s on the sheet with the slow corner (a pathological input)."""
+    if tuple(int(v) for v in np.asarray(image)[0, 0, :3]) == SLOW_RGB:
+        time.sleep(30)
+    return fake_digitize(image, fs=fs, config=config)
+
+
 def slow_fake_digitize(image: np.ndarray, *, fs: float = 500,
                        config: object = None) -> DigitizedECG:
     """The fake, taking 0.3 s per sheet (to interrupt a run midway)."""
@@ -166,6 +174,39 @@ def test_convert_file_survives_a_bug_in_the_digitizer(sheets: list[Path], tmp_pa
     res = convert_file(sheets[0], tmp_path, digitize=buggy)
     assert (res.status, res.error_type) == ("failed", "IndexError")
     assert "out of bounds" in (res.error_message or "")
+
+
+def test_time_limit_fails_the_file_and_writes_nothing(tmp_path: Path) -> None:
+    slow = _sheet(tmp_path / "in" / "slow.png", 5, corner=SLOW_RGB)
+    t0 = time.perf_counter()
+    res = convert_file(slow, tmp_path / "out", digitize=hanging_digitize, timeout_s=0.3)
+    assert time.perf_counter() - t0 < 5
+    assert (res.status, res.error_type) == ("failed", "ConversionTimeoutError")
+    assert "longer than 0.3 s" in (res.error_message or "")
+    assert not list(tmp_path.rglob("slow.npy")) and not list(tmp_path.rglob("slow.hea"))
+    ok = convert_file(_sheet(tmp_path / "in" / "ok.png", 6), tmp_path / "out",
+                      digitize=hanging_digitize, timeout_s=5)
+    assert ok.status == "ok"
+    import signal
+
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left armed
+    with pytest.raises(ConfigurationError, match="positive"):
+        from ecgdigitize.convert import _time_limit
+
+        with _time_limit(0, "x.png"):
+            pass
+
+
+@pytest.mark.slow
+def test_pool_worker_gives_up_on_a_hanging_file(sheets: list[Path], tmp_path: Path) -> None:
+    slow = _sheet(tmp_path / "in" / "hang.png", 7, corner=SLOW_RGB)
+    t0 = time.perf_counter()
+    s = digitize_many([*sheets[:3], slow], tmp_path / "out", digitize=hanging_digitize, jobs=2,
+                      scheduler="processes", progress=False, formats=("npy",), timeout_s=1.0)
+    assert time.perf_counter() - t0 < 20
+    status = {Path(r.input).name: (r.status, r.error_type) for r in s.results}
+    assert status["hang.png"] == ("failed", "ConversionTimeoutError")
+    assert s.n_ok == 3
 
 
 # --- inputs ------------------------------------------------------------------------

@@ -93,6 +93,10 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (tmp_path / "empty_dir").mkdir()
     assert main(["batch", str(tmp_path / "empty_dir"), "-o", str(tmp_path / "o"), "-q"]) == 2
     assert "no sheet images found" in capsys.readouterr().err
+    for bad in ("0", "-3", "soon"):
+        with pytest.raises(SystemExit) as info:
+            main(["batch", str(tmp_path), "-o", str(tmp_path / "o"), "--timeout", bad])
+        assert info.value.code == 2 and "positive number of seconds" in capsys.readouterr().err
 
 
 def test_digitize_prints_one_line_per_file(tmp_path: Path,
