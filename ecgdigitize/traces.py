@@ -12,10 +12,12 @@
    jumps to another trace are not; a prior pulls the path towards the
    panel's own baseline once it strays beyond half a row pitch.
 3. In each column the vertical run of ink the path meets gives the line
-   centre: a darkness-weighted centroid on flat stretches (sub-pixel), the
-   run's top or bottom (minus half the line width) at apexes and nadirs, and
-   row-by-row horizontal centroids along steep strokes, so sharp R waves are
-   neither clipped nor smeared in time.
+   centre (module ``_centreline``): a darkness-weighted centroid on flat
+   stretches (sub-pixel), the run's top or bottom (minus half the line
+   width) at apexes and nadirs, and row-by-row horizontal centroids along
+   steep strokes (two per row where the up- and down-strokes of a sharp wave
+   merge, ordered along the stroke), so sharp R waves are neither clipped
+   nor smeared in time.
 
 Coordinates are working-image pixels (``y`` down).
 """
@@ -29,6 +31,7 @@ from itertools import pairwise
 import cv2
 import numpy as np
 
+from ._centreline import centreline, read_columns, run_bounds
 from .config import DigitizeConfig
 from .errors import NoTracesFoundError
 from .result import Panel
@@ -44,10 +47,6 @@ SPECK_MM = 0.6
 POOL_PITCH_PX = 100
 #: The path may stray this many row pitches above or below its baseline.
 BAND_PITCHES = 1.25
-#: Steep strokes are read from horizontal runs at most this many line widths long.
-STROKE_RUN = 1.2
-#: Cap points sit this many px (plus half a line width) closer to their apex, px.
-CAP_SHIFT = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -306,15 +305,6 @@ def _drop_specks(mask: np.ndarray, size_px: int) -> np.ndarray:
     return ~small[labels]
 
 
-def _run_bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last row of the vertical ink run through each pixel (valid on ink)."""
-    h = mask.shape[0]
-    idx = np.arange(h, dtype=np.int16 if h < 32000 else np.int32)[:, None]
-    top = np.maximum.accumulate(np.where(mask, -1, idx), axis=0) + 1
-    bot = np.minimum.accumulate(np.where(mask, h, idx)[::-1], axis=0)[::-1] - 1
-    return top, bot
-
-
 def _drop_long_strokes(mask: np.ndarray, max_len_px: float) -> np.ndarray:
     """Remove vertical runs of ink longer than ``max_len_px`` (ruled lines)."""
     length = int(max_len_px) + 1
@@ -421,6 +411,7 @@ def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
     if darkness is not None:
         level = ink_level(darkness)
         weight = np.maximum(darkness.astype(np.float32) - 0.25 * level, 0.0)
+        weight /= max(0.75 * level, 1.0)   # 1 on solid ink, 0 on paper
     traces = _trace_panels(mask, list(panels), pitch, config or DigitizeConfig(), x_ranges_px,
                            weight)
     widths = [float(np.nanmedian(t.width_px)) for t in traces if np.isfinite(t.width_px).any()]
@@ -460,7 +451,7 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
     h, w = mask.shape
     pool = int(np.clip(pitch // POOL_PITCH_PX, 1, 4))
     small = _max_pool_rows(mask, pool)
-    top, bot = _run_bounds(mask)
+    top, bot = run_bounds(mask)
     spans, jobs = [], []
     chunk = max(8, int(min(max(p.box_px[2] - p.box_px[0], 8) for p in panels)))
     for i, p in enumerate(panels):
@@ -488,8 +479,8 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
             out.append(Trace(p.lead, xs, empty, xs, empty.copy(), empty.copy(), 0.0, p))
             continue
         path = np.clip(path * pool + (pool - 1) // 2, r0, r1 - 1)
-        t, b, on_ink = _read_columns(mask[:, c0:c1], path, pool, (top[:, c0:c1], bot[:, c0:c1]))
-        x_rel, y = _centreline(t, b, cfg.peak_mode, mask[:, c0:c1],
+        t, b, on_ink = read_columns(mask[:, c0:c1], path, pool, (top[:, c0:c1], bot[:, c0:c1]))
+        x_rel, y = centreline(t, b, cfg.peak_mode, mask[:, c0:c1],
                                None if weight is None else weight[:, c0:c1])
         out.append(Trace(p.lead, x_rel + c0, y, xs, path.astype(float), b - t + 1,
                          float(on_ink.mean()), p))
@@ -555,206 +546,3 @@ def _viterbi_batch(mask: np.ndarray, jobs: list[_Job], baselines: list[float], p
         out[x - 1, active] = prev[active]
         cur = np.where(active, prev, cur)
     return [out[: j.c1 - j.c0, k] + j.r0 for k, j in enumerate(jobs)]
-
-
-def _read_columns(band: np.ndarray, path: np.ndarray, reach: int,
-                  bounds: tuple[np.ndarray, np.ndarray]
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top row, bottom row (NaN off ink) and on-ink flag of the ink run per column.
-
-    The run is the longest vertical run of ink within ``reach + 1`` px of
-    the path (or, failing that, between the runs of both neighbouring
-    columns on a steep stroke).
-    """
-    h, w = band.shape
-    cols = np.arange(w)
-    offsets = sorted(range(-reach - 1, reach + 2), key=abs)
-    near = np.stack([np.clip(path + d, 0, h - 1) for d in offsets])
-    hit = band[near, cols]
-    on_ink = hit.any(axis=0)
-    top, bot = bounds
-    # the longest run within reach: a QRS stroke or the trace, not a speck or
-    # a grid fragment next to it (ties go to the run nearest the path)
-    length = (bot[near, cols] - top[near, cols]).astype(float)
-    length -= 0.01 * np.abs(np.asarray(offsets, dtype=float))[:, None]
-    start = near[np.argmax(np.where(hit, length, -np.inf), axis=0), cols]
-    t = np.where(on_ink, top[start, cols], np.nan)
-    b = np.where(on_ink, bot[start, cols], np.nan)
-    _bridge_steep(band, path, on_ink, t, b, bounds)
-    return t, b, on_ink
-
-
-def _centreline(t: np.ndarray, b: np.ndarray, mode: str, band: np.ndarray | None = None,
-                weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Polyline ``(x, y)`` (x relative to the first column) of the line centre.
-
-    ``"midpoint"``: the middle of each column's run. ``"hybrid"``: the same,
-    except at apexes (a run that tops both neighbours' runs: its top plus half
-    the line width), nadirs (likewise at the bottom) and steep strokes
-    (runs over 2.5 line widths): there the stroke is read row by row, each
-    row's horizontal run centre giving ``x`` (the midpoint of a long vertical
-    run is off wherever the stroke curves). With ``weight`` (ink darkness of
-    ``band``), centres are darkness-weighted centroids: sub-pixel.
-    """
-    w = t.size
-    x = np.arange(w, dtype=float)
-    mid = (t + b) / 2
-    if mode == "midpoint" or not np.isfinite(mid).any():
-        return x, mid
-    width = float(np.nanpercentile(b - t + 1, 25))
-    half = 0.5 * max(width - 1, 0.0)
-    inf = np.array([np.inf])
-    tp, tn = np.concatenate((inf, t[:-1])), np.concatenate((t[1:], inf))
-    bp, bn = np.concatenate((-inf, b[:-1])), np.concatenate((b[1:], -inf))
-    # an apex tops both neighbours' runs (strictly at least one), a nadir
-    # reaches below both; a flat run (ties both ways) is neither
-    apex = (t <= np.fmin(tp, tn)) & (t < np.fmax(tp, tn))
-    nadir = (b >= np.fmax(bp, bn)) & (b > np.fmin(bp, bn))
-    steep = np.isfinite(t) & (b - t + 1 > 2.5 * width)
-    if weight is not None:
-        mid = np.where(steep, mid, _centroid(weight, t, b, x.astype(int), axis=0))
-    y = np.where(apex & ~nadir, t + half, np.where(nadir & ~apex, b - half, mid))
-    if band is None:
-        return x, y
-    sx, sy = _stroke_points(band, t, b, steep & ~(apex ^ nadir), STROKE_RUN * width, weight)
-    keep = ~steep | (apex ^ nadir)
-    # stroke rows covered in each column: cap points must reach beyond them
-    sc = np.floor(sx + 0.5).astype(int).clip(0, w - 1)
-    s_top, s_bot = np.full(w, np.inf), np.full(w, -np.inf)
-    np.minimum.at(s_top, sc, sy)
-    np.maximum.at(s_bot, sc, sy)
-    cx, cy = _cap_points(t, b, steep & ~keep, apex & ~nadir, nadir & ~apex, half,
-                         half + CAP_SHIFT, (s_top, s_bot))
-    xk = x[keep].copy()
-    if weight is not None:
-        tips = np.flatnonzero(keep & steep & (apex ^ nadir))
-        rows = np.where(apex[tips], t[tips] + 1, b[tips] - 1).astype(int)
-        xk[np.searchsorted(np.flatnonzero(keep), tips)] = _tip_x(band, weight, rows, tips)
-    xs = np.concatenate((xk, sx, cx))
-    ys = np.concatenate((y[keep], sy, cy))
-    order = np.argsort(xs, kind="stable")
-    return xs[order], ys[order]
-
-
-def _tip_x(band: np.ndarray, weight: np.ndarray, rows: np.ndarray, cols: np.ndarray
-           ) -> np.ndarray:
-    """Sub-pixel x of sharp apexes: the centroid of the ink row just inside the tip."""
-    w = band.shape[1]
-    out = cols.astype(float)
-    for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
-        lo, hi = max(0, c - 3), min(w, c + 4)
-        seg = np.where(band[r, lo:hi], weight[r, lo:hi], 0.0)
-        if seg.sum() > 0:
-            out[k] = float(np.clip((seg * np.arange(lo, hi)).sum() / seg.sum(), c - 0.5, c + 0.5))
-    return out
-
-
-def _cap_points(t: np.ndarray, b: np.ndarray, bare: np.ndarray, apex: np.ndarray,
-                nadir: np.ndarray, half: float, shift: float,
-                strokes: tuple[np.ndarray, np.ndarray], reach: int = 4
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Points of the rounded cap next to an apex (nadir) where both strokes merge.
-
-    There a column's run top (bottom) is the curve a little closer to the
-    apex: ``shift`` px towards it, ``half`` a line width inside the ink. A
-    point is added only where it reaches beyond the column's stroke points
-    (``strokes``: their top and bottom row per column).
-    """
-    xs, ys = [], []
-    ia, ina = np.flatnonzero(apex), np.flatnonzero(nadir)
-    for x in np.flatnonzero(bare):
-        da = ia[np.abs(ia - x) <= reach]
-        dn = ina[np.abs(ina - x) <= reach]
-        a = da[np.argmin(np.abs(da - x))] if da.size else None
-        n = dn[np.argmin(np.abs(dn - x))] if dn.size else None
-        if a is not None and (n is None or abs(a - x) < abs(n - x)):
-            target, value = a, t[x] + half
-            if value > strokes[0][x] - 1:
-                continue
-        elif n is not None and (a is None or abs(n - x) < abs(a - x)):
-            target, value = n, b[x] - half
-            if value < strokes[1][x] + 1:
-                continue
-        else:
-            continue
-        step = min(shift, abs(target - x) - 0.25)
-        xs.append(x + np.sign(target - x) * step)
-        ys.append(value)
-    return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-
-
-def _centroid(weight: np.ndarray, lo: np.ndarray, hi: np.ndarray, at: np.ndarray,
-              axis: int) -> np.ndarray:
-    """Weighted centre of ``weight`` from ``lo - 1`` to ``hi + 1`` along ``axis``.
-
-    ``at`` gives the other coordinate (column for ``axis=0``, row for
-    ``axis=1``); NaN bounds give NaN.
-    """
-    ok = np.isfinite(lo) & np.isfinite(hi)
-    out = np.full(lo.shape, np.nan)
-    if not ok.any():
-        return out
-    lo_i, hi_i, at_i = lo[ok].astype(int) - 1, hi[ok].astype(int) + 1, at[ok]
-    span = int((hi_i - lo_i).max()) + 1
-    idx = lo_i[:, None] + np.arange(span)[None, :]
-    inside = (idx <= hi_i[:, None]) & (idx >= 0) & (idx < weight.shape[axis])
-    idx = np.clip(idx, 0, weight.shape[axis] - 1)
-    w = weight[idx, at_i[:, None]] if axis == 0 else weight[at_i[:, None], idx]
-    w = np.where(inside, w, 0.0)
-    total = w.sum(axis=1)
-    centre = (w * idx).sum(axis=1) / np.where(total > 0, total, 1.0)
-    out[ok] = np.where(total > 0, centre, (lo[ok] + hi[ok]) / 2)
-    return out
-
-
-def _stroke_points(band: np.ndarray, t: np.ndarray, b: np.ndarray, steep: np.ndarray,
-                   max_run_px: float, weight: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Centres ``(x, y)`` of the narrow horizontal runs crossing steep columns' runs."""
-    if not steep.any():
-        return np.empty(0), np.empty(0)
-    lo, hi = int(np.nanmin(t[steep])), int(np.nanmax(b[steep])) + 1
-    sub = band[lo:hi]
-    left, right = (a.T for a in _run_bounds(np.ascontiguousarray(sub.T)))
-    centre = (left + right) / 2.0
-    rows = np.arange(lo, hi)[:, None]
-    cols = np.arange(band.shape[1])[None, :]
-    sel = (sub & steep[None, :] & (rows >= t[None, :]) & (rows <= b[None, :])
-           & (right - left + 1 <= max_run_px) & (np.floor(centre + 0.5) == cols))
-    ry, cx = np.nonzero(sel)
-    xs = centre[ry, cx]
-    if weight is not None and ry.size:
-        xs = _centroid(weight, left[ry, cx].astype(float), right[ry, cx].astype(float),
-                       ry + lo, axis=1)
-    return xs, (ry + lo).astype(float)
-
-
-def _bridge_steep(band: np.ndarray, path: np.ndarray, on_ink: np.ndarray, t: np.ndarray,
-                  b: np.ndarray, bounds: tuple[np.ndarray, np.ndarray], max_gap: int = 8) -> None:
-    """Re-read columns the path crossed off the stroke, inside steep complexes (in place).
-
-    The path may cut straight through a narrow QRS (every column has ink at
-    mid-height) and so land, in a column or two, off ink or on a speck next
-    to the stroke. The trace must pass between the runs of the columns on
-    either side, so there the longest run in that span is taken.
-    """
-    w = band.shape[1]
-    length = b - t + 1
-    if not on_ink.any():
-        return
-    width = float(np.nanpercentile(length[on_ink], 25))
-    bad = ~on_ink | (length < 0.75 * width)
-    miss = np.concatenate(([0], bad.astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(miss))
-    for g0, g1 in zip(edges[::2], edges[1::2], strict=True):
-        if g0 == 0 or g1 >= w or g1 - g0 > max_gap or bad[g0 - 1] or bad[g1]:
-            continue
-        if on_ink[g0:g1].all() and min(length[g0 - 1], length[g1]) < 2 * width:
-            continue            # a thin spot on a flat stretch, not a stroke crossing
-        lo = int(min(t[g0 - 1], t[g1]))
-        hi = int(max(b[g0 - 1], b[g1]))
-        for x in range(g0, g1):
-            rows = np.flatnonzero(band[lo:hi + 1, x]) + lo
-            if rows.size:
-                y0 = rows[np.argmax(bounds[1][rows, x] - bounds[0][rows, x])]
-                t[x], b[x], on_ink[x] = bounds[0][y0, x], bounds[1][y0, x], True
