@@ -87,11 +87,17 @@ def _lines(out: Path) -> int:
     return len(manifest.read_text().splitlines()) if manifest.exists() else 0
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_until(cmd: list[str], out: Path, n_lines: int, sig: signal.Signals) -> dict[str, Any]:
     """Start the batch, send ``sig`` once the manifest has ``n_lines`` lines."""
     t0 = time.perf_counter()
+    # a shell starts background jobs with SIGINT ignored, and children inherit that:
+    # give the batch the default disposition so that it sees the Ctrl-C sent below
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
     while _lines(out) < n_lines and proc.poll() is None:
         time.sleep(0.1)
     proc.send_signal(sig)
@@ -151,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
                   "wall_s": time.perf_counter() - t0,
                   "stderr_tail": final.stderr.strip().splitlines()[-1:]})
     result = check_final(out, sheets, hostile) | {"steps": steps, "n_inputs": total}
-    passed = (final.returncode != 0 and result["hostile_failed"] and result["all_sheets_ok"]
+    # the interruptions must really have cut the run short (Ctrl-C: exit 130)
+    interrupted = (steps[0]["exit"] == 130 and steps[1]["exit"] == -signal.SIGKILL
+                   and steps[0]["lines"] < total and steps[1]["lines"] < 2 * total)
+    result["interruptions_landed"] = interrupted
+    passed = (interrupted and final.returncode != 0 and result["hostile_failed"]
+              and result["all_sheets_ok"]
               and result["records_match_ok_inputs"] and result["dat_per_hea"]
               and not result["tmp_left"] and not result["other_files"])
     result["passed"] = bool(passed)
