@@ -2,7 +2,8 @@
 
 Reproduces ``ecgclassify/models/reference-features.ecgmodel``: digitizes every
 reference sheet (through the cache), fits ``FeaturePredictor(model="ensemble")``
-(the best model of the grouped CV in docs/results/feature_models.md)
+(the best model of the grouped CV in docs/results/feature_models.md: a soft vote
+of logistic regression, random forest and a template-PCA logistic regression)
 on all files and saves it (a ZIP with manifest.json + a skops file; no
 pickle), then reloads it and checks it reproduces its own predictions.
 
@@ -46,7 +47,10 @@ def main() -> None:
     path = model.save(args.out)
     again = load_predictor(path)
     sample = list(ds.paths[::40])
-    same = np.array_equal(again.predict_proba(sample), model.predict_proba(sample))
+    # the PCA of the ensemble's template member may differ in the last bit after a reload
+    # (memory layout changes the BLAS summation order): compare to 1e-12, report the gap
+    gap = float(np.max(np.abs(again.predict_proba(sample) - model.predict_proba(sample))))
+    same = f"{gap <= 1e-12} (max |Δp| {gap:.1e})"
     train_acc = float(np.mean(again.predict(list(ds.paths)) == ds.labels))
     print(f"saved {path} ({path.stat().st_size / 1024:.0f} KiB) in "
           f"{time.perf_counter() - t0:.0f} s; reload reproduces: {same}; "

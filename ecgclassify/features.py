@@ -26,9 +26,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ecgdigitize.errors import ConfigurationError
 from ecgdigitize.record import STANDARD_LEADS, ECGRecord
 
+from .templates import TEMPLATE_FEATURES, beat_template
+
 __all__ = [
     "FEATURES",
     "FEATURES_VERSION",
+    "MEASURE_SUFFIXES",
     "ECGFeatureExtractor",
     "FeatureWarning",
     "extract_features",
@@ -37,7 +40,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a feature's definition changes (part of cache keys).
-FEATURES_VERSION = "2"
+FEATURES_VERSION = "3"
 
 #: Beat window around each R peak, s.
 _BEAT_WINDOW_S = (-0.25, 0.45)
@@ -95,11 +98,19 @@ LEAD_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("qrs_net_mv", "mV", "Net QRS amplitude, R + S"),
     ("st60_mv", "mV", "ST deviation at J+60 ms from the PR baseline"),
     ("t_amp_mv", "mV", "T-wave amplitude, signed (negative = inverted)"),
+    *TEMPLATE_FEATURES,
 )
+#: Suffixes of the per-lead measures (amplitudes, widths), as opposed to template samples.
+MEASURE_SUFFIXES: tuple[str, ...] = tuple(s for s, _, _ in LEAD_FEATURES
+                                          if not s.startswith("beat_"))
 
 
 def feature_names(lead_names: Sequence[str] = STANDARD_LEADS) -> list[str]:
-    """Ordered feature names: the global ones, then ``{lead}_{suffix}`` per lead.
+    """Ordered feature names: the global ones, the per-lead measures, the per-lead templates.
+
+    Per-lead columns are ``{lead}_{suffix}``: first every lead's measures
+    (:data:`MEASURE_SUFFIXES`), then every lead's median-beat samples
+    (``{lead}_beat_{t}ms``).
 
     Parameters
     ----------
@@ -115,11 +126,13 @@ def feature_names(lead_names: Sequence[str] = STANDARD_LEADS) -> list[str]:
     Examples
     --------
     >>> names = feature_names()
-    >>> names[0], names[-1], len(names)
-    ('hr_bpm', 'V6_t_amp_mv', 123)
+    >>> names[0], names[122], names[-1], len(names)
+    ('hr_bpm', 'V6_t_amp_mv', 'V6_beat_+460ms', 459)
     """
+    templates = [s for s, _, _ in LEAD_FEATURES if s not in MEASURE_SUFFIXES]
     return [g[0] for g in GLOBAL_FEATURES] + [
-        f"{lead}_{suffix}" for lead in lead_names for suffix, _, _ in LEAD_FEATURES]
+        f"{lead}_{suffix}" for suffixes in (MEASURE_SUFFIXES, templates)
+        for lead in lead_names for suffix in suffixes]
 
 
 #: The table of every feature: ``name -> (unit, description)`` (per-lead ones use ``{lead}``).
@@ -409,6 +422,7 @@ def _lead_morphology(beat: np.ndarray, fs: float, rr_s: float) -> dict[str, floa
             t_end_s = (t_lo + i_t + int(after[0]) - pre) / fs
     return {"r_amp_mv": r_amp, "s_amp_mv": s_amp, "q_depth_mv": q_depth, "q_width_s": q_width,
             "qrs_net_mv": r_amp + s_amp, "st60_mv": st60, "t_amp_mv": t_amp,
+            **beat_template(beat, fs, on, base),
             "_qrs_s": (off - on) / fs, "_on_s": (on - pre) / fs, "_t_end_s": t_end_s,
             "_p_amp_mv": p_amp}
 
@@ -568,7 +582,7 @@ class ECGFeatureExtractor(TransformerMixin, BaseEstimator):  # type: ignore[misc
     >>> x = nk.ecg_simulate(duration=10, sampling_rate=500, random_state=0)
     >>> Xf = ECGFeatureExtractor().fit_transform([ECGRecord(x[:, None], 500, ("II",))])
     >>> Xf.shape
-    (1, 123)
+    (1, 459)
     """
 
     def __init__(self, lead_names: Sequence[str] | None = None,

@@ -139,7 +139,7 @@ def test_failed_sheet_gives_nan_row_and_warning(tmp_path: Path,
     clf = FeaturePredictor(model="logreg", cache_dir=str(tmp_path / "c"), verbose=False)
     with pytest.warns(DigitizationWarning, match="blank sheet"):
         row = clf.features([str(blank)])
-    assert row.shape == (1, 123) and np.isnan(row).all()
+    assert row.shape == (1, 459) and np.isnan(row).all()
     FP._FEATURE_MEMO.clear()
     with pytest.warns(DigitizationWarning, match="cached"):
         clf.features([str(blank)])
@@ -158,12 +158,30 @@ def test_feature_sets() -> None:
     lin = FeaturePredictor(model="logreg", verbose=False).fit(X, y)
     assert len(lin.feature_names_) == 39 and "V2_st60_mv" not in set(lin.feature_names_)
     trees = FeaturePredictor(model="rf", verbose=False, model_params={"n_estimators": 10})
-    assert len(trees.fit(X, y).feature_names_) == 123
+    names = set(trees.fit(X, y).feature_names_)
+    assert len(names) == 39 + 7 * 12 and "V2_st60_mv" in names and "V2_beat_+0ms" not in names
     full = FeaturePredictor(model="logreg", feature_set="all", verbose=False).fit(X, y)
-    assert len(full.feature_names_) == 123
+    assert len(full.feature_names_) == 459 and full.feature_names_[-1] == "V6_beat_+460ms"
     assert full.predict_proba(X).shape == lin.predict_proba(X).shape == (12, 2)
     with pytest.raises(ConfigurationError, match="feature_set"):
         FeaturePredictor(feature_set="some", verbose=False).fit(X, y)
+    with pytest.raises(ConfigurationError, match="ensemble needs"):
+        FeaturePredictor(model="ensemble", feature_set="summary", verbose=False).fit(X, y)
+
+
+def test_ensemble_members_and_roundtrip(tmp_path: Path) -> None:
+    X, y = _records(12)  # fewer sheets than PCA components: the PCA shrinks to 11
+    clf = FeaturePredictor(model="ensemble", verbose=False, use_cache=False).fit(X, y)
+    vote = clf.pipeline_.named_steps["model"]
+    assert [n for n, _ in vote.estimators] == ["logreg", "rf", "shape"]
+    pca = vote.named_estimators_["shape"].named_steps["select"].named_transformers_[
+        "templates"].named_steps["pca"]
+    assert pca.n_components_ == 11 and pca.n_features_in_ == 12 * 28
+    proba = clf.predict_proba(X)
+    members = np.mean([m.predict_proba(clf.features(X)) for m in vote.estimators_], axis=0)
+    np.testing.assert_allclose(proba, members)  # an equal-weight soft vote
+    loaded = load_predictor(clf.save(tmp_path / "e.ecgmodel"))
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, rtol=0, atol=1e-12)
 
 
 def test_errors() -> None:

@@ -65,7 +65,7 @@ def gaussian_record(hr: float = 60.0, *, rr_jitter: float = 0.0, r_mv: float = 1
 
 def test_feature_names_match_table() -> None:
     names = feature_names()
-    assert len(names) == len(set(names)) == 39 + 7 * 12
+    assert len(names) == len(set(names)) == 39 + (7 + 28) * 12
     assert all(n in FEATURES or f"{{lead}}_{n.split('_', 1)[1]}" in FEATURES for n in names)
     table = features_table_markdown()
     assert "| `hr_bpm` | 1/min |" in table and "`{lead}_st60_mv`" in table
@@ -119,6 +119,16 @@ def test_q_waves_st_elevation_and_t_inversion_are_detected() -> None:
     assert f["t_neg_sum_mv"] == pytest.approx(-11 * f["t_lateral_mv"], rel=0.2)
 
 
+def test_median_beat_templates_of_every_lead() -> None:
+    f = extract_features(gaussian_record(60, r_mv=1.2, s_mv=0.4, t_mv=0.35))
+    # the template is the beat itself, from QRS onset: R peak within 40 ms, T near +300 ms
+    for lead in STANDARD_LEADS:
+        tpl = np.array([f[f"{lead}_beat_{t:+d}ms"] for t in range(-80, 461, 20)])
+        assert 0.7 <= np.max(tpl[4:7]) <= 1.25, lead  # R peak 0-40 ms after onset
+        assert np.max(tpl[14:]) == pytest.approx(0.35, abs=0.06), lead  # the T wave
+        assert abs(tpl[0]) < 0.05, lead  # PR segment at the baseline
+
+
 def test_missing_leads_give_nan_not_errors() -> None:
     rec = gaussian_record(70)
     sig = rec.to_numpy()
@@ -126,6 +136,7 @@ def test_missing_leads_give_nan_not_errors() -> None:
     f = extract_features(rec.replace(signal=sig))
     assert f["n_leads_missing"] == 1
     assert np.isnan(f["V4_r_amp_mv"]) and np.isfinite(f["V5_r_amp_mv"])
+    assert np.isnan(f["V4_beat_+0ms"]) and np.isfinite(f["V5_beat_+0ms"])
     only_two = ECGRecord(sig[:, :2], FS, ("I", "II"))
     f2 = extract_features(only_two)
     assert f2["n_leads_missing"] == 10 and np.isnan(f2["V1_t_amp_mv"])
@@ -180,11 +191,11 @@ def test_transformer_shapes_and_names() -> None:
     recs = [gaussian_record(60), gaussian_record(90)]
     ext = ECGFeatureExtractor().fit(recs)
     out = ext.transform(recs)
-    assert out.shape == (2, 123)
+    assert out.shape == (2, 459)
     names = list(ext.get_feature_names_out())
     assert out[1, names.index("hr_bpm")] == pytest.approx(90, rel=0.02)
     sub = ECGFeatureExtractor(lead_names=("II", "V2")).fit_transform(recs)
-    assert sub.shape == (2, 39 + 14)
+    assert sub.shape == (2, 39 + 2 * 35)
     with pytest.raises(ConfigurationError):
         ext.transform(np.zeros((2, 3)))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
