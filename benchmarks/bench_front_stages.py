@@ -8,7 +8,7 @@ Two parts:
   error (%), rotation error (deg), layout name correct (0/1), largest panel
   edge error (px) and 0 mV line error (px, in the working frame), stage times.
 - **reference**: every distinct sheet of ``data/ecg-images`` must give
-  "3x4+1" with 13 panels and 4 pulses; stage times.
+  "3x4+1" with 13 panels and 4 pulses, at 25 mm/s (detected); stage times.
 
 Run from the repository root::
 
@@ -96,6 +96,7 @@ def _accuracy(sheet, grid, rect, found, orientation, rot, layout) -> dict[str, f
                                  abs(grid.px_per_mm_y / sheet.truth.px_per_mm[1] - 1)),
         "rot_err_deg": abs(rect.rotation_deg - rot),
         "layout_ok": float(found.name == layout and orientation == 0),
+        "speed_ok": float(found.speed_mm_per_s == sheet.truth.speed_mm_per_s),
         "edge_err_px": max(edge_err) if edge_err else float("nan"),
         "baseline_err_px": max(base_err) if base_err else float("nan"),
     }
@@ -113,6 +114,7 @@ def bench_reference(table: Table, limit: int) -> None:
         times, grid, _, (found, orientation) = front(load_image(path))
         ok = found.name == "3x4+1" and len(found.panels) == 13 and orientation == 0
         table.add("reference", **times, layout_ok=float(ok), pulses=float(len(found.pulses)),
+                  speed_ok=float(found.speed_mm_per_s == 25.0),
                   px_per_mm=grid.px_per_mm_x,
                   rhythm_is_III=float(any(p.is_rhythm and p.lead == "III" for p in found.panels)))
 

@@ -8,7 +8,7 @@ Examples
 >>> from ecgdigitize.config import DigitizeConfig
 >>> cfg = DigitizeConfig(fs=250, notch_hz=60)
 >>> cfg.fs, cfg.speed_mm_per_s, cfg.notch_hz
-(250.0, 25.0, 60.0)
+(250.0, None, 60.0)
 >>> cfg.replace(fs=500).fs
 500.0
 """
@@ -40,9 +40,12 @@ class DigitizeConfig:
     ----------
     fs : float, default 500
         Sampling rate of the output signal, Hz.
-    speed_mm_per_s : float, default 25
-        Paper speed, mm/s (25 or 50; not detected: the layout stage needs it
-        to know how long a row is).
+    speed_mm_per_s : float or None, default None
+        Paper speed, mm/s (25 or 50). ``None``: detected by the layout stage
+        from the printed length of a row, which shows 10 s on every standard
+        layout (about 250 mm at 25 mm/s, 500 mm at 50 mm/s); 25 when unsure.
+        A sheet that prints only 5 s per row at 50 mm/s is read as 10 s at
+        25 mm/s: set the speed for such sheets.
     gain_mm_per_mv : float or None, default None
         Amplitude scale (5, 10 or 20 mm/mV). ``None``: from the height of the
         1 mV calibration pulse when one is found, else 10.
@@ -98,7 +101,7 @@ class DigitizeConfig:
     """
 
     fs: float = 500.0
-    speed_mm_per_s: float = 25.0
+    speed_mm_per_s: float | None = None
     gain_mm_per_mv: float | None = None
     layout: str | None = None
     duration_s: float = 10.0
@@ -123,7 +126,8 @@ class DigitizeConfig:
         _positive(self.duration_s, "duration_s")
         _positive(self.baseline_cutoff_hz, "baseline_cutoff_hz")
         _positive(self.max_gap_s, "max_gap_s")
-        _positive(self.speed_mm_per_s, "speed_mm_per_s")
+        if self.speed_mm_per_s is not None:
+            _positive(self.speed_mm_per_s, "speed_mm_per_s")
         if self.gain_mm_per_mv is not None:
             _positive(self.gain_mm_per_mv, "gain_mm_per_mv")
         if self.notch_hz is not None and not 0 < self.notch_hz < self.fs / 2:

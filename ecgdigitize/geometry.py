@@ -262,9 +262,23 @@ def find_page_quad(rgb: np.ndarray) -> np.ndarray | None:
     if area < 0.2 * h * w or area > 0.97 * h * w:
         return None
     approx = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
-    if len(approx) != 4:
+    if len(approx) != 4 or _busy_outside(grey, hull):
         return None
     return _order_corners(approx.reshape(4, 2).astype(float) * scale)
+
+
+def _busy_outside(grey: np.ndarray, hull: np.ndarray) -> bool:
+    """True when the image outside ``hull`` holds sheet content (edges at least half as
+    dense as inside): the bright region is then a lit part of the sheet (uneven
+    lighting, a shadow band), not the whole sheet on a background."""
+    inside = np.zeros_like(grey)
+    cv2.fillConvexPoly(inside, hull.reshape(-1, 2).astype(np.int32), 255)
+    near = cv2.dilate(inside, np.ones((15, 15), np.uint8))  # the sheet's own border
+    edges = cv2.Canny(grey, 50, 150) > 0
+    out = near == 0
+    if out.mean() < 0.02:
+        return False
+    return bool(edges[out].mean() > 0.5 * edges[inside > 0].mean())
 
 
 def _order_corners(pts: np.ndarray) -> np.ndarray:

@@ -6,9 +6,12 @@ assumed dpi. :func:`grid_mask` keeps the light-but-not-white, non-ink pixels
 power spectrum of that mask, finds the direction of the grid lines (a ray of
 harmonic peaks through the origin, which also gives the skew of the sheet) and
 the comb of harmonics along it. A 1 mm minor / 5 mm major pattern shows as a
-strong comb at 1 mm with weaker sub-harmonics at 5 mm. Without a grid the
-scale falls back to the calibration pulses (1 mV tall) and then to the page
-size (US letter or A4 width); :attr:`GridSpec.source` says which.
+strong comb at 1 mm with weaker sub-harmonics at 5 mm. A comb that would make the
+image narrower than any 12-lead sheet (150 mm) is not a grid (anti-aliased trace
+edges). Without a grid the scale falls back to the calibration pulses (1 mV
+tall; with an unknown gain, the 5/10/20 mm/mV reading that makes the image's
+short side nearest a letter/A4 page height) and then to the page size (US
+letter or A4 width); :attr:`GridSpec.source` says which.
 
 Changes to the agreed interface: :class:`GridSpec` has one extra field with a
 default, ``rotation_deg`` (skew of the grid lines, CCW degrees, the convention
@@ -40,6 +43,10 @@ _PAD = 4                 # mirrored spectrum columns added left of u = 0
 _SOLID_COVERAGE = 0.205  # fraction of the gridded area covered by solid grid lines, at least
 _MIN_COMB = 2.5          # mean clipped log peak height of a real grid's harmonic comb
 _PEAK_LOG = 1.5          # a spectral peak is this much above its neighbourhood (log power)
+_MIN_SHEET_MM = 150.0    # long side of any 12-lead sheet, at least (10 s rows at 25 mm/s: 250 mm)
+_MIN_PX_PER_MM = 1.5     # coarser sheets (under ~40 dpi) cannot be read: no fallback scale below
+_SHORT_SIDE_MM = 213.0   # short side of a letter/A4 page, about: the pulse fallback's prior
+_LUMA_INK = 0.28         # luminance below this fraction of the paper is ink whatever its hue
 _ODD_DEFICIT = 3.0       # odd harmonics this much weaker (log power) are not a fundamental's
 
 
@@ -84,7 +91,8 @@ def ink_mask(rgb: np.ndarray, *, threshold: float = 0.4) -> np.ndarray:
 
     A pixel is ink when its *brightest* channel is below ``threshold`` times the
     paper brightness, so saturated red/green grid lines (one bright channel)
-    and light grey grids are not ink. Isolated ink pixels (dots of a dark
+    and light grey grids are not ink; or when its luminance is below 0.28 of
+    the paper's (dark blue, green or violet ink, far darker than any grid). Isolated ink pixels (dots of a dark
     dotted grid, salt noise) are dropped.
 
     Parameters
@@ -104,12 +112,17 @@ def ink_mask(rgb: np.ndarray, *, threshold: float = 0.4) -> np.ndarray:
     >>> int(ink_mask(img).sum())
     16
     """
-    value = _value(rgb)
-    return _ink_from_value(value, _paper_level(value), threshold)
+    img = np.asarray(rgb)
+    value = _value(img)
+    luma = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY) if img.ndim == 3 else None
+    return _ink_from_value(value, _paper_level(value), threshold, luma=luma)
 
 
-def _ink_from_value(value: np.ndarray, paper: float, threshold: float = 0.4) -> np.ndarray:
+def _ink_from_value(value: np.ndarray, paper: float, threshold: float = 0.4, *,
+                    luma: np.ndarray | None = None) -> np.ndarray:
     ink = (value < threshold * paper).astype(np.uint8)
+    if luma is not None:  # dark blue or green ink keeps one channel bright, yet is dark
+        ink |= (luma < min(threshold, _LUMA_INK) * paper).astype(np.uint8)
     neighbours = cv2.boxFilter(ink, cv2.CV_8U, (3, 3), normalize=False)
     return (ink > 0) & (neighbours >= 2)
 
@@ -136,10 +149,12 @@ def grid_mask(rgb: np.ndarray) -> np.ndarray:
     """
     img = np.asarray(rgb)
     value, lo = _channels(img)
-    return _grid_u8(value, lo, _paper_level(value)).astype(np.float32) / 255.0
+    luma = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY) if img.ndim == 3 else None
+    return _grid_u8(value, lo, _paper_level(value), luma).astype(np.float32) / 255.0
 
 
-def _grid_u8(value: np.ndarray, lo: np.ndarray, paper: float) -> np.ndarray:
+def _grid_u8(value: np.ndarray, lo: np.ndarray, paper: float,
+             luma: np.ndarray | None = None) -> np.ndarray:
     """:func:`grid_mask` scaled to 0..255 as uint8, from the brightest and darkest channels."""
     paper = max(float(paper), 1.0)
     shade = cv2.subtract(np.full_like(value, min(round(paper), 255)), value)
@@ -147,6 +162,8 @@ def _grid_u8(value: np.ndarray, lo: np.ndarray, paper: float) -> np.ndarray:
     chroma = cv2.convertScaleAbs(cv2.subtract(value, lo), alpha=255.0 / 80.0)
     out = cv2.max(out, chroma)
     out[value < 0.4 * paper] = 0  # ink
+    if luma is not None:
+        out[luma < _LUMA_INK * paper] = 0  # dark coloured ink
     return out
 
 
@@ -171,11 +188,11 @@ def detect_grid(rgb: np.ndarray, *, config: Any = None) -> GridSpec:
     ------
     NoGridFoundError
         If no grid, no calibration pulse and no page-like aspect ratio give
-        a scale.
+        a scale, or a fallback scale is under 1.5 px/mm (too coarse to read).
 
     Examples
     --------
-    >>> img = np.full((400, 600, 3), 255, np.uint8)
+    >>> img = np.full((1200, 1600, 3), 255, np.uint8)   # 200 x 150 mm at 8 px/mm
     >>> img[:, ::8] = (230, 90, 90); img[::8, :] = (230, 90, 90)
     >>> spec = detect_grid(img)
     >>> spec.kind, round(spec.px_per_mm_x, 2), round(spec.px_per_mm_y, 2)
@@ -189,18 +206,21 @@ def detect_grid(rgb: np.ndarray, *, config: Any = None) -> GridSpec:
         img, (img.shape[1] // scale, img.shape[0] // scale), interpolation=cv2.INTER_AREA)
     mask = grid_mask(small)
     found = _grid_from_spectrum(mask)
+    if found is not None and max(img.shape[:2]) / (max(found[:2]) * scale) < _MIN_SHEET_MM:
+        found = None  # a "grid" that makes the page smaller than any 12-lead sheet: trace edges
     if found is not None:
         ppm_x, ppm_y, angle, kind, conf = found
         return GridSpec(ppm_x * scale, ppm_y * scale, kind, _grid_colour(small, mask), conf,
                         "grid", angle)
-    speed = float(getattr(config, "speed_mm_per_s", None) or 25.0)  # None = not forced
-    gain = float(getattr(config, "gain_mm_per_mv", None) or 10.0)
-    pulse = find_pulse_scale(img, gain_mm_per_mv=gain, speed_mm_per_s=speed)
-    if pulse is not None:
+    pulse = _pulse_fallback(img, config)
+    if pulse is not None and pulse >= _MIN_PX_PER_MM:
         return GridSpec(pulse, pulse, "none", None, 0.5, "pulse")
     page = _page_scale(img.shape[1], img.shape[0])
     if page is None:
         raise NoGridFoundError("no periodic grid, calibration pulse or page-shaped image found")
+    if page < _MIN_PX_PER_MM:
+        raise NoGridFoundError(f"no grid, and the page size gives {page:.2f} px/mm: too coarse "
+                               f"to read traces (at least {_MIN_PX_PER_MM} px/mm)")
     return GridSpec(page, page, "none", None, 0.2, "page")
 
 
@@ -277,11 +297,27 @@ def _joint_period(rays: list, step: float, f_min: float
            and _odd_deficit(r[2], fa / 5, step, f_max, 5) < _ODD_DEFICIT
            for r, fa in zip(rays, fs, strict=True)):
         return (fs[0], fs[1]), strength
+    # no 5-fold pattern seen (1 mm dots too faint): the lowest full comb is the 5 mm lines
+    for n in (5, 4, 3, 2):
+        if min(fs) / n >= f_min and all(_full_comb(r[2], fa / n, step, f_max, n)
+                                        for r, fa in pairs):
+            return (5 * fs[0] / n, 5 * fs[1] / n), strength
     n_px = 0.25 / step  # longer image side, px
     as_1mm, as_5mm = n_px * f, n_px * f * 5  # implied page widths, mm
     one_mm = abs(np.log(as_1mm / 250)) <= abs(np.log(as_5mm / 250)) or 1 / f / 5 < 2.0
     k = 1.0 if one_mm else 5.0
     return (fs[0] * k, fs[1] * k), strength
+
+
+def _full_comb(prof: np.ndarray, f: float, step: float, f_max: float, n: int) -> bool:
+    """True when ``f`` is a fundamental: its harmonics that are not multiples of ``n``
+    are peaks, no weaker than the multiples."""
+    ks = np.arange(1, min(16, int(f_max / f)))
+    others = [k for k in ks if k % n][:8]
+    if len(others) < 3:
+        return False
+    white = np.array([_at(prof, k * f, step) for k in others])
+    return bool(white.mean() > _PEAK_LOG and _odd_deficit(prof, f, step, f_max, n) < _ODD_DEFICIT)
 
 
 def _odd_deficit(prof: np.ndarray, f: float, step: float, f_max: float, n: int = 2) -> float:
@@ -464,6 +500,24 @@ def _grid_colour(rgb: np.ndarray, mask: np.ndarray) -> tuple[int, int, int] | No
 
 
 # --- fallbacks -------------------------------------------------------------------
+def _pulse_fallback(img: np.ndarray, config: Any) -> float | None:
+    """px/mm from the pulses, for the configured speed and gain, else for 25 or 50 mm/s and
+    the gain (5, 10 or 20 mm/mV) that puts the page's short side nearest 213 mm (letter/A4)."""
+    forced_speed = getattr(config, "speed_mm_per_s", None)
+    forced_gain = getattr(config, "gain_mm_per_mv", None)
+    for speed in (float(forced_speed),) if forced_speed else (25.0, 50.0):
+        pulse = find_pulse_scale(img, gain_mm_per_mv=float(forced_gain or 10.0),
+                                 speed_mm_per_s=speed)
+        if pulse is not None:
+            break
+    if pulse is None or forced_gain:
+        return pulse
+    height_px = 10.0 * pulse  # the pulse height: 1 mV at an unknown gain
+    page_ppm = min(img.shape[:2]) / _SHORT_SIDE_MM
+    return min((height_px / g for g in (10.0, 5.0, 20.0)),
+               key=lambda ppm: abs(np.log(ppm / page_ppm)))
+
+
 def find_pulse_scale(rgb: np.ndarray, *, gain_mm_per_mv: float = 10.0,
                      speed_mm_per_s: float = 25.0) -> float | None:
     """px/mm from calibration pulses: tall thin ink rectangles (1 mV = ``gain`` mm).
@@ -492,7 +546,7 @@ def find_pulse_scale(rgb: np.ndarray, *, gain_mm_per_mv: float = 10.0,
     """
     ink = ink_mask(rgb)
     ratio = (0.04 * speed_mm_per_s / gain_mm_per_mv, 0.3 * speed_mm_per_s / gain_mm_per_mv)
-    boxes = [b for b in find_pulse_boxes(ink, min_height_px=max(10, int(0.025 * ink.shape[0])),
+    boxes = [b for b in find_pulse_boxes(ink, min_height_px=max(10, int(0.02 * ink.shape[0])),
                                          width_ratio=ratio) if b[4]]
     heights = np.array([b[3] - b[1] + 1 - b[5] for b in boxes], dtype=float)
     if len(heights) == 0:

@@ -282,12 +282,14 @@ def _find_layout(image: np.ndarray, grid: GridSpec, cfg: DigitizeConfig) -> Layo
 
 
 def _calibration(grid: GridSpec, layout: Layout, cfg: DigitizeConfig) -> Calibration:
-    """Scale from the grid; gain from the config, else the pulses, else 10 mm/mV."""
+    """Scale from the grid; gain from the config, else the pulses, else 10 mm/mV; speed
+    from the config, else the layout's (row length)."""
     gain = cfg.gain_mm_per_mv
     if gain is None and layout.pulses:
         height = float(np.median([p.height_px for p in layout.pulses]))
         gain = snap_gain(height, grid.px_per_mm_y)
-    return Calibration(grid.px_per_mm_x, grid.px_per_mm_y, cfg.speed_mm_per_s, gain or 10.0,
+    speed = cfg.speed_mm_per_s or layout.speed_mm_per_s
+    return Calibration(grid.px_per_mm_x, grid.px_per_mm_y, speed, gain or 10.0,
                        "pulse" if grid.source == "pulse" else grid.source)
 
 

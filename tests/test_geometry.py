@@ -100,3 +100,16 @@ def test_rectify_rejects_bad_arguments(clean_sheet):
         rectify(clean_sheet.image, rotation_deg=0.0, orientation=45)
     with pytest.raises(InputError):
         rectify(clean_sheet.image, quad=np.zeros((3, 2)))
+
+
+def test_a_shadow_across_the_sheet_is_not_a_page_edge(sim_record):
+    """Otsu splits a sheet with a dark shadow band into a lit and a shaded part; the
+    lit part has sheet content beside it, so it is not taken for the page."""
+    img = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100)).image.astype(np.float32)
+    img[:, : img.shape[1] * 2 // 5] *= 0.5
+    assert find_page_quad(img.astype(np.uint8)) is None
+    photo = np.full((1000, 1300, 3), (90, 85, 80), np.uint8)      # the same sheet on a table
+    photo[75:925, 100:1200] = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100)).image
+    quad = find_page_quad(photo)
+    assert quad is not None and np.abs(quad - [[100, 75], [1199, 75], [1199, 924],
+                                               [100, 924]]).max() < 6

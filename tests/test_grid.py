@@ -143,3 +143,64 @@ def test_reference_sheets_scale(reference_images_dir):
         assert spec.px_per_mm_x == pytest.approx(7.944, rel=0.005)
         assert spec.px_per_mm_y == pytest.approx(7.944, rel=0.005)
         assert spec.kind == "dotted" and abs(spec.rotation_deg) < 0.1
+
+
+def test_dark_blue_ink_is_ink_and_not_grid():
+    img = np.full((40, 60, 3), 255, np.uint8)
+    img[10, 5:55] = (20, 40, 150)      # dark blue trace: its blue channel stays bright
+    img[30, 5:55] = (232, 90, 90)      # red grid line
+    ink = ink_mask(img)
+    assert ink[10, 5:55].all() and not ink[30].any()
+    m = grid_mask(img)
+    assert m[10, 30] == 0.0 and m[30, 30] > 0.5
+
+
+def test_blue_trace_sheet_without_grid_is_not_read_as_a_grid(sim_record):
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=150, grid_colour="none",
+                                                         trace_colour=(20, 40, 150)))
+    spec = detect_grid(sheet.image)
+    assert spec.source == "pulse"
+    assert spec.px_per_mm_x == pytest.approx(sheet.truth.px_per_mm[0], rel=0.03)
+
+
+@pytest.mark.parametrize("dpi", [100, 200])
+def test_no_grid_sheet_falls_back_from_trace_edge_combs(sim_record, dpi):
+    """Anti-aliased trace edges can form a weak comb; a scale that makes the page
+    narrower than 150 mm is refused and the pulses give the scale."""
+    sheet = render_sheet(sim_record, "6x2", SheetStyle(dpi=dpi, grid_colour="none"),
+                         Degradation(blur_sigma_px=0.6, jpeg_quality=75))
+    spec = detect_grid(sheet.image)
+    assert sheet.image.shape[1] / spec.px_per_mm_x > 150
+    assert spec.px_per_mm_x == pytest.approx(sheet.truth.px_per_mm[0], rel=0.03)
+
+
+def test_pulse_fallback_finds_50_mm_per_s_pulses(sim_record):
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100, grid_colour="none",
+                                                         speed_mm_per_s=50.0))
+    spec = detect_grid(sheet.image)
+    assert spec.source == "pulse"
+    assert spec.px_per_mm_x == pytest.approx(sheet.truth.px_per_mm[0], rel=0.03)
+
+
+@pytest.mark.parametrize("gain", [5.0, 20.0])
+def test_pulse_fallback_reads_the_gain_against_the_page_height(sim_record, gain):
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=150, grid_colour="none",
+                                                         gain_mm_per_mv=gain))
+    spec = detect_grid(sheet.image)
+    assert spec.source == "pulse"
+    assert spec.px_per_mm_x == pytest.approx(sheet.truth.px_per_mm[0], rel=0.03)
+
+    class Forced:
+        speed_mm_per_s, gain_mm_per_mv = None, 10.0   # a wrong gain, forced: kept
+
+    forced = detect_grid(sheet.image, config=Forced())
+    assert forced.px_per_mm_x == pytest.approx(sheet.truth.px_per_mm[0] * gain / 10, rel=0.03)
+
+
+def test_a_thumbnail_without_a_usable_grid_is_refused():
+    """A 240x180 px letter-shaped image would be 0.86 px/mm: far too coarse to trace."""
+    img = np.full((180, 240, 3), 255, np.uint8)
+    img[40:140:6, 20:220:2] = (240, 150, 160)
+    img[90, 20:220] = 0
+    with pytest.raises(NoGridFoundError, match="too coarse"):
+        detect_grid(img)

@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ecgdigitize._layout_rows import _even_run_with_hole, _Row, _select_rows
 from ecgdigitize.errors import ConfigurationError, LayoutNotFoundError, NoTracesFoundError
 from ecgdigitize.geometry import rectify
 from ecgdigitize.grid import GridSpec, detect_grid
-from ecgdigitize.layout import LAYOUT_SHAPES, Layout, crop_panels, find_layout, panel_cells
+from ecgdigitize.layout import (
+    LAYOUT_SHAPES,
+    Layout,
+    crop_panels,
+    detect_speed,
+    find_layout,
+    panel_cells,
+)
 from ecgdigitize.result import DigitizedECG
 from ecgdigitize.synth import Degradation, SheetStyle, apply_homography, render_sheet
 
@@ -174,3 +182,53 @@ def test_reference_sheets_layout(reference_images_dir):
         assert found.px_per_s == pytest.approx(196.8, rel=0.003)
         assert all(abs(b - e) < 8 for b, e in zip(found.row_baselines_px,
                                                    [465, 765, 1066, 1366], strict=True))
+
+
+@pytest.mark.parametrize(("layout", "speed"), [("3x4+1", 50.0), ("6x2", 50.0), ("12x1", 25.0)])
+def test_paper_speed_is_detected_from_the_row_length(sim_record, layout, speed):
+    sheet = render_sheet(sim_record, layout, SheetStyle(dpi=100, speed_mm_per_s=speed))
+    found = find_layout(sheet.image, detect_grid(sheet.image))
+    assert found.name == layout and found.speed_mm_per_s == speed
+    ppm = sheet.truth.px_per_mm[0]
+    assert found.px_per_s == pytest.approx(speed * ppm, rel=0.01)
+    dx, _ = _match(found, sheet.truth)
+    assert dx < 0.5 * ppm
+
+
+def test_detect_speed_splits_at_the_geometric_mean():
+    assert [detect_speed(mm) for mm in (200.0, 350.0, 360.0, 520.0)] == [25.0, 25.0, 50.0, 50.0]
+    assert detect_speed(250.0, duration_s=5.0) == 50.0
+
+
+def test_forced_speed_is_kept(sim_record):
+    sheet = render_sheet(sim_record, "3x4", SheetStyle(dpi=100))
+    found = find_layout(sheet.image, detect_grid(sheet.image), speed_mm_per_s=25.0)
+    assert found.speed_mm_per_s == 25.0 and found.name == "3x4"
+
+
+@pytest.mark.parametrize("dpi", [100, 200])
+def test_3x4_plus_3_without_separators_is_told_from_6x2(sim_record, dpi):
+    style = SheetStyle(dpi=dpi, separators="none")
+    for layout in ("3x4+3", "6x2"):
+        sheet = render_sheet(sim_record, layout, style)
+        assert find_layout(sheet.image, detect_grid(sheet.image)).name == layout
+
+
+def test_a_missing_row_of_twelve_is_filled_midway():
+    ys = [100.0 + 80.0 * i for i in range(12) if i != 7]   # row 7 (y = 660) gave no peak
+    rows = [_Row(y, 10.0, 0.9) for y in ys]
+    filled = _even_run_with_hole(rows, 12)
+    assert filled is not None and len(filled) == 12
+    assert filled[7].y == pytest.approx(660.0) and filled[7].strength == 0.0
+    assert [r.y for r in _select_rows(rows, None)] == [100.0 + 80.0 * i for i in range(12)]
+    # two holes, or a hole at an edge, are not filled
+    assert _even_run_with_hole([r for r in rows if r.y != 260.0], 12) is None
+    assert _even_run_with_hole([*rows[:-1], _Row(100.0 + 80 * 13, 10.0, 0.9)], 12) is None
+
+
+def test_rhythm_pairs_follow_the_rhythm_leads():
+    from ecgdigitize.layout import _rhythm_pairs
+
+    assert _rhythm_pairs(None, None) == [(3, 0, 1), (4, 2, 0), (5, 3, 1)]   # II, V1, V5
+    assert _rhythm_pairs(None, ("V2", "V3", "V4")) == [(3, 2, 1), (4, 2, 2), (5, 3, 0)]
+    assert _rhythm_pairs(None, ("II",)) == []     # not a 3x4+3 set: no pair compared

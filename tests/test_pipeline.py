@@ -166,3 +166,13 @@ def test_gain_is_read_from_the_calibration_pulse(sim_record, gain: float) -> Non
     assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 10.0
     forced = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(gain_mm_per_mv=10.0))
     assert forced.calibration.gain_mm_per_mv == 10.0
+
+
+def test_digitize_detects_50_mm_per_s(sim_record) -> None:
+    sheet = render_sheet(sim_record, "6x2", SheetStyle(dpi=100, speed_mm_per_s=50.0))
+    res = ecgdigitize.digitize(sheet.image)
+    assert res.calibration.speed_mm_per_s == 50.0 and res.layout == "6x2"
+    assert res.lead_info["V1"]["t0_s"] == 5.0
+    assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 10.0
+    forced = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(speed_mm_per_s=25.0))
+    assert forced.calibration.speed_mm_per_s == 25.0

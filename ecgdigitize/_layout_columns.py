@@ -1,0 +1,234 @@
+"""Columns of the layout stage (see :mod:`ecgdigitize.layout`): trace start,
+column separators, the layout name of a 6-row sheet and the rhythm strip's label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from ._layout_rows import _Pulse, _Row
+
+_BY_ROWS = {3: "3x4", 4: "3x4+1", 12: "12x1"}
+#: (rhythm row, quarter, grid row) showing the same lead on a default "3x4+3" sheet:
+#: II (row 1, 0-2.5 s), V1 (row 0, 5-7.5 s), V5 (row 1, 7.5-10 s).
+_DEFAULT_PAIRS = ((3, 0, 1), (4, 2, 0), (5, 3, 1))
+
+
+def _trace_start(ink: np.ndarray, rows: list[_Row], pulses: list[_Pulse | None],
+                 box: tuple[float, float, float, float], ppm_x: float) -> float:
+    """x of time 0: the first trace ink after the pulses (median over the rows)."""
+    ys = np.array([r.y for r in rows])
+    edges = np.concatenate([[ys[0] - (ys[1] - ys[0]) / 2 if len(ys) > 1 else 0],
+                            (ys[:-1] + ys[1:]) / 2,
+                            [ys[-1] + (ys[-1] - ys[-2]) / 2 if len(ys) > 1 else ink.shape[0]]])
+    starts = []
+    for i, p in enumerate(pulses):
+        lo = p.box_px[2] + 1 if p is not None else max(int(box[0]) - 2, 0)
+        band = ink[max(round(edges[i]), 0):max(round(edges[i + 1]), 0), lo:]
+        start = _first_run_start(np.asarray(band.any(axis=0)), skip_short=p is not None,
+                                 ppm_x=ppm_x)
+        if start is not None:
+            stroke = 2.0 if p is None else p.stroke_px
+            starts.append(lo + start + (stroke - 1) / 2.0)
+    return float(np.median(starts)) if starts else float(box[0])
+
+
+def _first_run_start(cols: np.ndarray, *, skip_short: bool, ppm_x: float) -> float | None:
+    """Start of the first ink run; a short run right after a pulse (its foot) is skipped."""
+    idx = np.flatnonzero(cols)
+    if len(idx) == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    first_end = idx[breaks[0]] if len(breaks) else idx[-1]
+    if skip_short and len(breaks) and idx[0] <= 1 and first_end - idx[0] < 3 * ppm_x:
+        return float(idx[breaks[0] + 1])
+    return float(idx[0])
+
+
+def _snap_to_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float,
+                        n_cols: int, ppm_x: float, ppm_y: float) -> tuple[float, float]:
+    """Refine the start (and length) of the rows with the printed column separators.
+
+    Full-height separator lines at ``x0 + k * row_len / n_cols`` give
+    ``x = a + b * k`` by least squares: ``a`` is the start and ``n_cols * b``
+    the printed row length, which may differ slightly from ``10 s x speed x
+    grid px/mm`` on some machines. Short ticks across the baselines can be
+    mistaken for QRS strokes (which fall at the same x in every row), so they
+    only move the start, by the median of their votes, and by at most 1.5 mm.
+    """
+    full = _full_separators(ink, rows, x0, row_len, n_cols, ppm_x)
+    if len(full) >= 2:
+        ks = sorted(full)
+        b, a = np.polyfit(ks, [full[k] for k in ks], 1)
+        if abs(b * n_cols / row_len - 1) < 0.03:
+            return float(a), float(b * n_cols)
+    votes = []
+    for r in rows:
+        for k in range(1, n_cols):
+            x = _separator_x(ink, r.y, x0 + k * row_len / n_cols, ppm_x, ppm_y, search_mm=1.5)
+            if x is not None:
+                votes.append(x - k * row_len / n_cols)
+    if len(votes) >= max(2, 0.4 * len(rows) * (n_cols - 1)):
+        start = float(np.median(votes))
+        if abs(start - x0) < 1.5 * ppm_x:
+            return start, row_len
+    return x0, row_len
+
+
+def _name_layout(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, ppm_x: float,
+                 ppm_y: float, pairs: Sequence[tuple[int, int, int]] = _DEFAULT_PAIRS) -> str:
+    """Layout from the row count; 6 rows: "3x4+3" when the top rows have quarter
+    separators, or when the bottom rows repeat quarters of the top ones (rhythm strips:
+    ``pairs`` of (rhythm row, quarter, grid row) that show the same lead)."""
+    n = len(rows)
+    if n != 6:
+        return _BY_ROWS[n]
+    quarter = np.mean([_separator_at(ink, r.y, x0 + f * row_len, ppm_x, ppm_y)
+                       for r in rows[:3] for f in (0.25, 0.75)])
+    half_low = np.mean([_separator_at(ink, r.y, x0 + 0.5 * row_len, ppm_x, ppm_y)
+                        for r in rows[3:]])
+    if quarter > 0.5 and quarter > half_low:
+        return "3x4+3"
+    errors = _rhythm_repeats(ink, [r.y for r in rows], x0, row_len, pairs)
+    alike = sum(e < 0.4 for e in errors) >= 2 or min(errors, default=1.0) < 0.3
+    return "3x4+3" if alike else "6x2"
+
+
+def _rhythm_repeats(ink: np.ndarray, baselines: Sequence[float], x0: float, row_len: float,
+                    pairs: Sequence[tuple[int, int, int]] = _DEFAULT_PAIRS) -> list[float]:
+    """How closely each rhythm strip repeats, over its lead's quarter, that lead's grid
+    cell: RMS difference of the two centre lines over their larger SD (0 = drawn alike).
+
+    A rhythm strip of a "3x4+3" sheet shows its lead over 10 s, so over that
+    lead's quarter it is drawn like the lead's grid cell above (same shape,
+    same amplitude). On a "6x2" sheet those rows and quarters hold other
+    leads (aVR and II, V5 and V1, V6 and V2 for the default strips), which
+    are not drawn alike to 40 % RMS (30 % for one pair alone). Only the
+    expected ``pairs`` of (rhythm row, quarter, grid row) are compared, so
+    look-alike leads elsewhere cannot vote. Pairs without enough ink are left out.
+    """
+    curves = [_centre_line(ink, y, baselines) for y in baselines]
+    bounds = [round(x0 + f * row_len) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    skip = round(0.08 * row_len / 2.5)  # 0.08 of a 2.5 s quarter: the cell's lead label
+    errors = []
+    for low, q, top in pairs:
+        lo, hi = bounds[q] + skip, bounds[q + 1] - 3
+        a, b = curves[low][lo:hi], curves[top][lo:hi]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 0.6 * max(hi - lo, 1):
+            continue
+        a, b = a[ok] - np.median(a[ok]), b[ok] - np.median(b[ok])
+        scale = max(float(np.std(a)), float(np.std(b)), 1e-9)
+        errors.append(float(np.sqrt(np.mean((a - b) ** 2))) / scale)
+    return errors
+
+
+def _centre_line(ink: np.ndarray, y: float, baselines: Sequence[float]) -> np.ndarray:
+    """Mean ink row (offset from ``y``) of each column within 0.25 pitch of ``y`` (NaN without
+    ink there): two drawings of one signal stay alike, neighbouring rows mostly stay out."""
+    b = np.asarray(baselines, dtype=float)
+    half = 0.25 * float(np.median(np.diff(b)))
+    y0, y1 = max(round(y - half), 0), round(y + half) + 1
+    band = ink[y0:y1].astype(np.float32)
+    count = band.sum(axis=0)
+    rows = np.arange(y0, y0 + band.shape[0], dtype=np.float32)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, (band * rows).sum(axis=0) / count - y, np.nan)
+
+
+def _full_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, n_cols: int,
+                     ppm_x: float) -> dict[int, float]:
+    """Column boundaries drawn as lines over the whole height of the grid rows."""
+    if len(rows) < 2:
+        return {}
+    y0, y1 = round(rows[0].y), round(rows[-1].y)
+    out = {}
+    for k in range(1, n_cols):
+        xc = x0 + k * row_len / n_cols
+        lo = max(round(xc - 2.5 * ppm_x), 0)
+        win = ink[y0:y1 + 1, lo:round(xc + 2.5 * ppm_x) + 1]
+        if win.size == 0:
+            continue
+        runs = _longest_runs(win)
+        on = np.flatnonzero(runs >= 0.9 * win.shape[0])
+        if 0 < len(on) <= max(3, 0.6 * ppm_x):
+            out[k] = lo + float(on.mean())
+    return out
+
+
+def _separator_x(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float,
+                 search_mm: float = 1.5) -> float | None:
+    """Centre of a straight vertical bar (at least 4.5 mm of ink) crossing row ``y`` near ``x``."""
+    yi, xi = round(y), round(x)
+    half = round(6 * ppm_y)
+    lo = max(xi - round(search_mm * ppm_x), 0)
+    hi = min(xi + round(search_mm * ppm_x) + 1, ink.shape[1])
+    win = ink[max(yi - half, 0):yi + half + 1, lo:hi]
+    if win.size == 0:
+        return None
+    win = cv2.morphologyEx(win.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 1), np.uint8)) > 0
+    runs = _longest_runs(win)
+    if runs.max() < 4.5 * ppm_y:
+        return None
+    on = np.flatnonzero(runs >= 4.5 * ppm_y)
+    # a thin (straight, not slanted) bar: the longest, then the nearest to the expected place
+    groups = np.split(on, np.flatnonzero(np.diff(on) > 1) + 1)
+    thin = [g for g in groups if len(g) <= max(3, 0.6 * ppm_x)]
+    if not thin:
+        return None
+    best = max(thin, key=lambda g: runs[g].max() / ppm_y - 0.5 * abs(lo + g.mean() - x) / ppm_x)
+    return lo + float(best.mean())
+
+
+def _longest_runs(win: np.ndarray) -> np.ndarray:
+    """Longest vertical run of True in each column."""
+    out = np.zeros(win.shape[1])
+    run = np.zeros(win.shape[1])
+    for row in win:
+        run = np.where(row, run + 1, 0)
+        out = np.maximum(out, run)
+    return out
+
+
+def _separator_at(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float) -> float:
+    """1 when a straight vertical bar crosses row ``y`` within 0.8 mm of ``x``, else 0."""
+    return float(_separator_x(ink, y, x, ppm_x, ppm_y, search_mm=0.8) is not None)
+
+
+def _read_rhythm_label(ink: np.ndarray, baseline: float, x0: float, ppm_x: float,
+                       ppm_y: float) -> str:
+    """"III" when the label printed at the rhythm strip's start has three stems, else "II".
+
+    Stems are vertical ink runs 1.5-3.5 mm long that stay inside the label
+    area just above the baseline (trace strokes run out of it).
+    """
+    y0, y1 = round(baseline - 4.5 * ppm_y), round(baseline - 0.3 * ppm_y)
+    xa, xb = round(x0 - 0.5 * ppm_x), round(x0 + 5.0 * ppm_x)
+    if y0 < 1 or xa < 0 or y1 <= y0:
+        return "II"
+    win = ink[y0 - 1:y1 + 1, xa:xb]  # one extra row each side: a run touching them is a trace
+    spans = []
+    for j in range(win.shape[1]):
+        d = np.diff(np.concatenate([[0], win[:, j].astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+            if a > 0 and b < win.shape[0] - 1 and 1.5 * ppm_y <= b - a <= 3.5 * ppm_y:
+                spans.append((j, int(a), int(b)))
+    if not spans:
+        return "II"
+    # glyph stems share their top and bottom rows; QRS strokes do not
+    top = np.median([a for _, a, _ in spans])
+    bottom = np.median([b for _, _, b in spans])
+    cols = np.array(sorted({j for j, a, b in spans if abs(a - top) <= 2 and abs(b - bottom) <= 2}))
+    if len(cols) == 0:
+        return "II"
+    groups = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+    centres = np.array([g.mean() for g in groups])
+    thin = all(len(g) <= max(2, 0.6 * ppm_x) for g in groups)
+    gaps = np.diff(centres)
+    even = len(gaps) == 2 and gaps.max() <= 1.25 * gaps.min() and gaps.max() <= 1.6 * ppm_x
+    return "III" if len(groups) == 3 and thin and even else "II"
+
+
