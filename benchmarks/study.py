@@ -56,7 +56,8 @@ OUTPUT_DIRS = (ROOT / "docs" / "results", ROOT / "benchmarks" / "results", ROOT 
 QUICK_OUT = ROOT / "out" / "study-quick"
 #: Runner JSON results (``benchmarks.runner.Table``) rendered into docs/results/<name>.md.
 JSON_TABLES = ("bench_digitize", "bench_digitize_truth_panels", "bench_reference_sheets",
-               "bench_front_stages", "bench_synth", "bench_cnn", "feature_extraction")
+               "bench_front_stages", "bench_generality", "bench_synth", "bench_cnn",
+               "feature_extraction")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ STEPS: tuple[Step, ...] = (
          ("--limit", "5", "--overlays", "1"), "digitizer self-consistency on the real sheets"),
     Step("front_stages", "benchmarks.bench_front_stages", (),
          ("--records", "1", "--reference-limit", "5"), "grid, geometry, layout accuracy"),
+    Step("generality", "benchmarks.bench_generality", (), ("--cases", "4"),
+         "stress matrix: layouts, speeds, gains, dpi, grids, perturbations"),
     Step("synth", "benchmarks.bench_synth", (), ("--repeat", "1"), "renderer speed"),
     Step("batch", "benchmarks.bench_batch", (), ("--n", "6"), "batch throughput, local vs Dask"),
     Step("batch_scenario", "benchmarks.batch_scenario", (), ("--n", "12"),

@@ -37,6 +37,7 @@ RESULT_COMMANDS: dict[str, str] = {
     "bench_digitize.md": "python -m benchmarks.bench_digitize",
     "bench_digitize_truth_panels.md": "python -m benchmarks.bench_digitize --truth-panels",
     "bench_front_stages.md": "python -m benchmarks.bench_front_stages",
+    "bench_generality.md": "python -m benchmarks.bench_generality",
     "bench_reference_sheets.md": "python -m benchmarks.bench_reference_sheets",
     "bench_synth.md": "python -m benchmarks.bench_synth",
 }
