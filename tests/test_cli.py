@@ -152,6 +152,10 @@ def test_batch_reads_a_csv_list(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 # --- interruption and resume ---------------------------------------------------------------
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for_lines(manifest: Path, n: int, proc: subprocess.Popen, timeout: float = 90) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -180,8 +184,10 @@ def test_killed_batch_resumes_without_duplicates(tmp_path: Path, sig: signal.Sig
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "ecgdigitize", "batch", str(tmp_path / "in"), "-o", str(out),
            "--digitizer", SLOW_FAKE, "--jobs", str(jobs), "-q"]
+    # default SIGINT disposition in the child: a suite started as a background job
+    # (`make test &`, nohup) has SIGINT ignored, and children inherit that
     proc = subprocess.Popen(cmd, env=_env(), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     _wait_for_lines(out / "manifest.jsonl", 4, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
