@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model on a folder of class sub-folders")
     t.add_argument("data", help="folder with one sub-folder of images per class")
-    t.add_argument("--model", default="features-hgb", help="model name (default features-hgb)")
+    t.add_argument("--model", default="features-ensemble",
+                   help="model name (default features-ensemble, the best feature model)")
     t.add_argument("--out", required=True, help="model file to write (.ecgmodel)")
     _common(t)
 
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="cross-validate several models on the same folds")
     c.add_argument("data", help="folder with one sub-folder of images per class")
-    c.add_argument("--models", default="features-hgb,features-logreg,features-rf",
+    c.add_argument("--models", default="features-ensemble,features-logreg,features-rf,features-hgb",
                    help="comma-separated model names")
     c.add_argument("--folds", type=int, default=5)
     c.add_argument("--protocol", choices=("grouped", "leaky"), default="grouped",

@@ -156,9 +156,10 @@ def _make_ensemble(random_state: int | None, **params: Any) -> Any:
       summaries plus the first 20 principal components of the 12 median-beat
       templates (missing leads are flat: 0 mV), fitted on the training sheets.
 
-    On the reference sheets (grouped 5-fold CV, mean over fold seeds 0-9) the
-    vote of three scores 0.914 macro-F1 (no seed below 0.900), logreg + rf
-    alone 0.907, each member alone 0.887-0.895 (docs/results/feature_models.md).
+    On the reference sheets (grouped 5-fold CV, mean over fold seeds 0-9,
+    digitizer of 2026-11-26) the vote of three scores 0.905 ± 0.011 macro-F1
+    (3 of the 10 seeds below 0.900), logistic regression alone 0.884 and the
+    random forest alone 0.881 (docs/results/feature_models.md).
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.decomposition import PCA
@@ -196,9 +197,10 @@ class FeaturePredictor(BasePredictor):
 
     Parameters
     ----------
-    model : {"hgb", "logreg", "rf", "ensemble"}, default "hgb"
-        Histogram gradient boosting, logistic regression, random forest, or
-        a soft vote of logistic regression (summary features), random forest
+    model : {"ensemble", "hgb", "logreg", "rf"}, default "ensemble"
+        The best model on the reference sheets (see :func:`make_model`), or
+        histogram gradient boosting, logistic regression, random forest. The
+        ensemble is a soft vote of logistic regression (summary features), random forest
         (summaries and per-lead measures) and logistic regression on the
         summaries plus a PCA of the median-beat templates (see :func:`make_model`).
     digitize_kwargs : dict, optional
@@ -233,7 +235,7 @@ class FeaturePredictor(BasePredictor):
     [0, 0, 0, 1, 1, 1]
     """
 
-    def __init__(self, model: str = "hgb", digitize_kwargs: dict[str, Any] | None = None,
+    def __init__(self, model: str = "ensemble", digitize_kwargs: dict[str, Any] | None = None,
                  cache_dir: str | None = None, use_cache: bool = True, random_state: int = 0,
                  model_params: dict[str, Any] | None = None, verbose: bool = True,
                  feature_set: str = "auto") -> None:
