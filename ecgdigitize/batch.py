@@ -36,6 +36,7 @@ from .convert import (
     DigitizeFn,
     FileResult,
     _default_digitize,
+    check_timeout,
     convert_file,
     output_stem,
     task_in_worker,
@@ -247,7 +248,8 @@ def digitize_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Pat
     Raises
     ------
     ConfigurationError
-        Bad ``formats``, ``jobs`` or ``scheduler``, or another run holds ``out_dir``.
+        Bad ``formats``, ``jobs``, ``scheduler`` or ``timeout_s``, or another run
+        holds ``out_dir``.
     MissingDependencyError
         A Dask scheduler without ``dask.distributed`` installed.
 
@@ -260,6 +262,7 @@ def digitize_many(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.Pat
     """
     t0 = time.perf_counter()
     formats = _check_args(formats, jobs, scheduler, client)
+    check_timeout(timeout_s)
     out = Path(out_dir).resolve()  # workers may run in another folder (Dask)
     out.mkdir(parents=True, exist_ok=True)
     inputs = list(dict.fromkeys(os.path.abspath(os.fspath(p)) for p in paths))

@@ -149,12 +149,14 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def _positive_seconds(text: str) -> float:
+    from .convert import check_timeout
+
     try:
         value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+        check_timeout(value)
+    except (ValueError, ECGError) as exc:  # ConfigurationError is both
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}"
+                                         ) from exc
     return value
 
 

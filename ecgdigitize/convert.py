@@ -48,6 +48,7 @@ from .result import DigitizedECG
 __all__ = [
     "FORMATS",
     "FileResult",
+    "check_timeout",
     "convert_file",
     "dask_worker_setup",
     "draw_overlay",
@@ -321,6 +322,11 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
         ``status="failed"`` with the error type and reason when anything went
         wrong (a project error, or a bug: its traceback is logged).
 
+    Raises
+    ------
+    ConfigurationError
+        ``timeout_s`` is not positive (a bad argument, not a bad file).
+
     Examples
     --------
     >>> import tempfile
@@ -329,6 +335,7 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
     >>> res.status, res.error_type
     ('failed', 'UnreadableImageError')
     """
+    check_timeout(timeout_s)
     t0, c0 = time.perf_counter(), time.process_time()
     src = os.path.abspath(os.fspath(path))
     base = FileResult(input=src, status="failed", stem=output_stem(src),
@@ -360,14 +367,39 @@ def convert_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
                         **_safe_fingerprint(src))
 
 
+def check_timeout(timeout_s: float | None) -> None:
+    """Refuse a per-file time limit that is not a positive number of seconds.
+
+    Parameters
+    ----------
+    timeout_s : float or None
+        Limit, s; None means no limit.
+
+    Raises
+    ------
+    ConfigurationError
+        ``timeout_s`` is zero, negative or NaN.
+
+    Examples
+    --------
+    >>> check_timeout(None), check_timeout(2.5)
+    (None, None)
+    >>> check_timeout(0)
+    Traceback (most recent call last):
+    ...
+    ecgdigitize.errors.ConfigurationError: timeout_s must be a positive number of seconds; got 0
+    """
+    if timeout_s is not None and not timeout_s > 0:
+        raise ConfigurationError(f"timeout_s must be a positive number of seconds; "
+                                 f"got {timeout_s!r}")
+
+
 @contextlib.contextmanager
 def _time_limit(timeout_s: float | None, src: str) -> Iterator[None]:
     """Raise :class:`ConversionTimeoutError` in this block after ``timeout_s`` seconds."""
     if timeout_s is None:
         yield
         return
-    if timeout_s <= 0:
-        raise ConfigurationError(f"timeout_s must be positive; got {timeout_s!r}")
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         logger.debug("time limit of %s s not enforced for %s (no SIGALRM here)", timeout_s, src)

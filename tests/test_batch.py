@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -183,18 +184,19 @@ def test_time_limit_fails_the_file_and_writes_nothing(tmp_path: Path) -> None:
     assert time.perf_counter() - t0 < 5
     assert (res.status, res.error_type) == ("failed", "ConversionTimeoutError")
     assert "longer than 0.3 s" in (res.error_message or "")
-    assert not list(tmp_path.rglob("slow.npy")) and not list(tmp_path.rglob("slow.hea"))
     ok = convert_file(_sheet(tmp_path / "in" / "ok.png", 6), tmp_path / "out",
                       digitize=hanging_digitize, timeout_s=5)
-    assert ok.status == "ok"
-    import signal
-
+    assert ok.status == "ok" and ok.outputs
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {Path(p).name for p in ok.outputs} <= written
+    assert not [n for n in written if n.startswith(output_stem(slow))]  # nothing of the slow one
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left armed
-    with pytest.raises(ConfigurationError, match="positive"):
-        from ecgdigitize.convert import _time_limit
-
-        with _time_limit(0, "x.png"):
-            pass
+    for bad in (0, -1.0, float("nan")):  # a bad argument raises, it is not a bad file
+        with pytest.raises(ConfigurationError, match="positive"):
+            convert_file(slow, tmp_path / "out", digitize=hanging_digitize, timeout_s=bad)
+        with pytest.raises(ConfigurationError, match="positive"):
+            digitize_many([slow], tmp_path / "out2", digitize=hanging_digitize, timeout_s=bad,
+                          progress=False)
 
 
 @pytest.mark.slow
