@@ -83,6 +83,11 @@ class DigitizeConfig:
         Gaps without ink longer than this stay NaN; shorter ones are interpolated.
     min_quality : float, default 0.35
         Leads whose quality score (0-1) is lower are returned as NaN with a warning.
+    lattice_min_mm : float or None, default 0.25
+        Perspective left after the page outline is removed with a homography
+        fitted to the printed grid lattice (:func:`ecgdigitize.lattice.refine_by_lattice`)
+        when that would move some part of the grid by more than this, mm;
+        ``None`` switches the refinement off.
 
     Raises
     ------
@@ -116,6 +121,7 @@ class DigitizeConfig:
     drop_labels: bool = True
     max_gap_s: float = 0.08
     min_quality: float = 0.35
+    lattice_min_mm: float | None = 0.25
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -140,6 +146,9 @@ class DigitizeConfig:
                                      f"got {self.peak_mode!r}")
         if not 0.0 <= self.min_quality <= 1.0:
             raise ConfigurationError(f"min_quality must be in [0, 1]; got {self.min_quality!r}")
+        if self.lattice_min_mm is not None and not self.lattice_min_mm >= 0:
+            raise ConfigurationError(f"lattice_min_mm must be >= 0 or None; "
+                                     f"got {self.lattice_min_mm!r}")
         if int(self.max_pixels) <= 0:
             raise ConfigurationError(f"max_pixels must be positive; got {self.max_pixels!r}")
         for name in ("jump_cost", "slope_cost", "prior_weight"):

@@ -108,6 +108,7 @@ def digitize(image: ImageSource, *, fs: float | None = None,
     """
     from .geometry import detect_page_orientation, find_page_quad, rectify
     from .grid import detect_grid
+    from .lattice import refine_by_lattice
 
     cfg = _config(config, fs)
     clock = _Clock()
@@ -121,7 +122,19 @@ def digitize(image: ImageSource, *, fs: float | None = None,
         rect = rectify(rgb, quad=quad, orientation=orientation, grid=grid)
     if quad is not None or orientation % 180:
         with clock.stage("grid"):
-            grid = detect_grid(rect.image, config=cfg)
+            regrid = detect_grid(rect.image, config=cfg)
+        # a faint grid found on the input can be lost in the resampled page:
+        # carry its scale through the transform rather than fall back
+        grid = regrid if regrid.source == "grid" or grid.source != "grid" else \
+            _carried_grid(grid, rect.transform, rect.image.shape)
+    lattice = None
+    if cfg.lattice_min_mm is not None:
+        with clock.stage("geometry"):
+            image, hom, lattice = refine_by_lattice(rect.image, grid,
+                                                    min_deviation_mm=cfg.lattice_min_mm)
+        if image is not rect.image:
+            rect = replace(rect, image=image, transform=hom @ rect.transform)
+            grid = replace(grid, rotation_deg=0.0)
     with clock.stage("layout"):
         layout = _find_layout(rect.image, grid, cfg)
     calibration = _calibration(grid, layout, cfg)
@@ -134,7 +147,8 @@ def digitize(image: ImageSource, *, fs: float | None = None,
     return replace(result, rotation_deg=float(rect.rotation_deg), transform=rect.transform,
                    warnings=tuple(notes), source=_source(image),
                    extras={**result.extras, "grid": grid, "orientation_deg": rect.orientation,
-                           "layout_confidence": float(layout.confidence)})
+                           "layout_confidence": float(layout.confidence),
+                           "lattice": lattice})
 
 
 def digitize_panels(image: ImageSource, panels: Sequence[Panel], calibration: Calibration, *,
@@ -182,6 +196,18 @@ def digitize_panels(image: ImageSource, panels: Sequence[Panel], calibration: Ca
                                   calibration, cfg, layout_name, name, _Clock())
     _warn(result.warnings)
     return result
+
+
+def _carried_grid(grid: GridSpec, transform: np.ndarray, shape: tuple[int, ...]) -> GridSpec:
+    """The input's grid scale seen at the centre of the working image (``transform``: input
+    px to working px); the skew is taken as removed."""
+    inv = np.linalg.inv(transform)
+    cx, cy = shape[1] / 2.0, shape[0] / 2.0
+    pts = np.array([[cx, cy, 1.0], [cx + 1.0, cy, 1.0], [cx, cy + 1.0, 1.0]]) @ inv.T
+    pts = pts[:, :2] / pts[:, 2:]
+    mm = [float(np.hypot((p[0] - pts[0][0]) / grid.px_per_mm_x, (p[1] - pts[0][1]) / grid.px_per_mm_y))
+          for p in pts[1:]]
+    return replace(grid, px_per_mm_x=1.0 / mm[0], px_per_mm_y=1.0 / mm[1], rotation_deg=0.0)
 
 
 def _warn(notes: Sequence[str]) -> None:

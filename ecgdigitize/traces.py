@@ -43,6 +43,9 @@ __all__ = ["Trace", "TraceSet", "drop_labels", "extract_trace", "extract_traces"
 MAX_STROKE_MM = 45.0
 #: Components whose bounding box is smaller than this on both sides are specks, mm.
 SPECK_MM = 0.6
+#: Horizontal runs of ink longer than this, and at most RULE_THICK_MM thick, are grid rules, mm.
+RULE_MM = 60.0
+RULE_THICK_MM = 0.3
 #: Rows pooled for path tracking: one per this many px of row pitch (max 4).
 POOL_PITCH_PX = 100
 #: The path may stray this many row pitches above or below its baseline.
@@ -233,6 +236,7 @@ def ink_mask(rgb: np.ndarray, *, px_per_mm: float, contrast: float = 0.7,
     if top < 40:
         raise NoTracesFoundError("no dark ink on the sheet (blank page?)")
     mask = score > max(contrast * top, 30.0)
+    mask = _drop_grid_rules(mask, RULE_MM * px_per_mm, max(2, round(RULE_THICK_MM * px_per_mm)))
     mask = _drop_specks(mask, max(2, round(SPECK_MM * px_per_mm)))
     return _drop_long_strokes(mask, MAX_STROKE_MM * px_per_mm)
 
@@ -303,6 +307,26 @@ def _drop_specks(mask: np.ndarray, size_px: int) -> np.ndarray:
     small = (stats[:, cv2.CC_STAT_WIDTH] < size_px) & (stats[:, cv2.CC_STAT_HEIGHT] < size_px)
     small[0] = True
     return ~small[labels]
+
+
+def _drop_grid_rules(mask: np.ndarray, min_len_px: float, max_thick_px: int) -> np.ndarray:
+    """Remove horizontal grid rules dark enough to pass for ink.
+
+    A grid printed in the ink's own hue (a blue-tinted copy, a dark grey grid)
+    leaves its major lines in the mask. They are the horizontal runs of ink
+    longer than ``min_len_px`` (no ECG stays on one pixel row that long) and
+    at most ``max_thick_px`` thick; where a trace crosses or touches them, the
+    ink is thicker and stays.
+    """
+    length = int(min_len_px)
+    if length >= mask.shape[1]:
+        return mask
+    u8 = mask.view(np.uint8)
+    lines = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    if not lines.any():
+        return mask
+    thick = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((max_thick_px + 1, 1), np.uint8))
+    return mask & ~((lines > 0) & (thick == 0))
 
 
 def _drop_long_strokes(mask: np.ndarray, max_len_px: float) -> np.ndarray:

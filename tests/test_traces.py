@@ -42,6 +42,20 @@ def test_ink_mask_grey_grid_is_not_ink() -> None:
     assert m[:90].sum() == 0
 
 
+def test_ink_mask_drops_grid_rules_in_the_ink_hue() -> None:
+    # a blue-tinted copy: 5 mm rules nearly as dark as the trace, same hue
+    img = np.full((400, 600, 3), 255, np.uint8)
+    img[::40, :] = (95, 100, 160)                # major rules, darkness ~125
+    img[:, ::40] = (95, 100, 160)
+    img[219:222, 20:580] = (20, 40, 150)         # a flat trace stretch, darkness ~160
+    img[120:300, 300:303] = (20, 40, 150)        # a QRS stroke crossing the rules at 160, 240
+    m = ink_mask(img, px_per_mm=8.0)
+    assert m[::40][:, 10:290].sum() == 0         # the rules are not ink
+    assert m[160, 300:303].all() and m[240, 300:303].all()  # the stroke keeps its crossing
+    assert m[219:222, 20:580].mean() > 0.95
+    assert m[130:190, 300:303].all()
+
+
 def test_blank_page_raises() -> None:
     with pytest.raises(NoTracesFoundError):
         ink_mask(np.full((200, 300, 3), 250, np.uint8), px_per_mm=8.0)
