@@ -84,10 +84,11 @@ class DigitizeConfig:
     min_quality : float, default 0.35
         Leads whose quality score (0-1) is lower are returned as NaN with a warning.
     lattice_min_mm : float or None, default 0.25
-        Perspective left after the page outline is removed with a homography
-        fitted to the printed grid lattice (:func:`ecgdigitize.lattice.refine_by_lattice`)
-        when that would move some part of the grid by more than this, mm;
-        ``None`` switches the refinement off.
+        Perspective left after the page outline (and a fold or curl of the
+        page) is removed with a fit to the printed grid lattice
+        (:func:`ecgdigitize.lattice.refine_by_lattice`) when that would move
+        some part of the grid by more than this, mm; ``None`` switches the
+        refinement off.
 
     Raises
     ------

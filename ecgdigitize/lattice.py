@@ -11,10 +11,11 @@ reference: its lines sit at every millimetre of paper.
 overlapping tiles (complex demodulation of the grid mask's column and row
 profiles), unwraps those phases across the tiles into a continuous "lattice
 coordinate" (grid lines at integers), and fits one homography from working
-pixels to lattice coordinates by iteratively reweighted least squares.
-:func:`refine_by_lattice` applies it when the fitted mapping departs from a
-plain axis-aligned scaling by more than ``min_deviation_mm``; on a flat scan
-nothing is resampled.
+pixels to lattice coordinates by iteratively reweighted least squares. The
+smooth departure of the tiles from that homography is the bend of a folded
+or curled page; it is kept when it explains many tiles the homography does
+not. :func:`refine_by_lattice` applies both when they would move the grid by
+more than ``min_deviation_mm``; on a flat scan nothing is resampled.
 
 Coordinates are pixels, ``x`` right and ``y`` down; a homography maps
 ``(x, y, 1)`` of one image to the other.
@@ -23,11 +24,14 @@ Coordinates are pixels, ``x`` right and ``y`` down; a homography maps
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
-from typing import NamedTuple
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import ndimage
 from scipy.signal import fftconvolve
 
 from .geometry import _paper_colour
@@ -47,6 +51,8 @@ MIN_KEPT = 0.7
 MAX_RESIDUAL_MM = 0.15
 #: and it changes the scale at the middle of the grid by at most this fraction.
 MAX_SCALE_CHANGE = 0.02
+#: A bend is removed only when it brings this much more of the tiles onto the fit.
+MIN_BEND_GAIN = 0.15
 #: A tile-to-tile fit kept by this fraction of the tiles is taken without trying the 5 mm lines.
 CONFIDENT_KEPT = 0.9
 #: The correction is applied when the mapping departs from a plain scaling by more than this.
@@ -76,6 +82,11 @@ class LatticeFit:
         Largest distance over the grid area between the fitted mapping and
         the best axis-aligned scaling and shift, mm: how much the
         correction would move the grid.
+    bend_mm : float, default 0
+        Largest smooth departure of the grid from the homography (a fold,
+        a curled page), mm; 0 unless the bend brings at least
+        :data:`MIN_BEND_GAIN` more of the tiles onto the fit.
+        :func:`refine_by_lattice` removes it too when it exceeds its threshold.
 
     Examples
     --------
@@ -91,6 +102,8 @@ class LatticeFit:
     kept: float
     residual_mm: float
     deviation_mm: float
+    bend_mm: float = 0.0
+    bend: Any = field(default=None, repr=False, compare=False)
 
 
 def fit_lattice(rgb: np.ndarray, grid: GridSpec) -> LatticeFit | None:
@@ -121,25 +134,83 @@ def fit_lattice(rgb: np.ndarray, grid: GridSpec) -> LatticeFit | None:
         return None
     mask = grid_mask(rgb)
     fx, fy = 1.0 / grid.px_per_mm_x, 1.0 / grid.px_per_mm_y
-    minor = (_phases(mask, fx, TILE_PERIODS), _phases(mask.T, fy, TILE_PERIODS))
+    phx, phy = _phases(mask, fx, TILE_PERIODS), _phases(mask.T, fy, TILE_PERIODS)
+    if phx is None or phy is None:
+        return None
+    minor = (phx, phy)
     # the 1 mm lines unwrapped tile to tile; where that slips (e.g. on a blurred
     # photo), each tile given the whole number of periods the 5 mm lines' fit predicts
-    direct = _fit(minor, grid, None)
-    if direct is not None and direct.kept >= CONFIDENT_KEPT:
-        return direct
-    major = (_phases(mask, fx / 5, TILE_PERIODS // 2), _phases(mask.T, fy / 5, TILE_PERIODS // 2))
-    coarse = _fit(major, grid, None, min_kept=0.9, max_residual_mm=0.3)
-    fits = [direct] if coarse is None else [direct, _fit(minor, grid, coarse.homography)]
-    fine = [f for f in fits if f is not None]
-    if fine:
-        return min(fine, key=lambda f: f.residual_mm)
-    return coarse
+    tile_lams = (_unwrapped(minor[0]), _unwrapped(minor[1]))
+    best = _fit(minor, tile_lams, grid)
+    if best is None or best.kept < CONFIDENT_KEPT:
+        major = (_phases(mask, fx / 5, TILE_PERIODS // 2),
+                 _phases(mask.T, fy / 5, TILE_PERIODS // 2))
+        coarse = None
+        if major[0] is not None and major[1] is not None:
+            coarse = _fit(major, (_unwrapped(major[0]), _unwrapped(major[1])), grid,
+                          min_kept=0.9, max_residual_mm=0.3)
+        if coarse is not None:
+            guided = _fit(minor, (_guided(minor[0], coarse.homography, 0),
+                                  _guided(minor[1], coarse.homography, 1)), grid)
+            fits = [f for f in (best, guided) if f is not None]
+            best = min(fits, key=lambda f: f.residual_mm) if fits else coarse
+    ppm = 0.5 * (grid.px_per_mm_x + grid.px_per_mm_y)
+    if best is None:
+        # a fold or a curl moves many tiles off any homography: fit the rest, and take
+        # the fit if the homography plus the smooth bend explains most tiles
+        loose = _fit(minor, tile_lams, grid, min_kept=0.0)
+        if loose is None:
+            return None
+        bend = _bend(minor, tile_lams, loose.homography)
+        if bend is None or _kept(minor, tile_lams, loose.homography, bend) < max(
+                MIN_KEPT, loose.kept + MIN_BEND_GAIN):
+            return None
+        return replace(loose, bend_mm=bend.max_px / ppm, bend=bend)
+    # a bend is kept only when it explains many tiles the homography does not (a real
+    # fold); slips of the tile-to-tile unwrap look like bends of whole periods
+    bend = _bend(minor, tile_lams, best.homography)
+    if bend is None or _kept(minor, tile_lams, best.homography, bend) < (
+            best.kept + MIN_BEND_GAIN):
+        return best
+    return replace(best, bend_mm=bend.max_px / ppm, bend=bend)
 
 
-def _fit(phases: tuple[_Phases | None, _Phases | None], grid: GridSpec,
-         prior: np.ndarray | None, *, min_kept: float = MIN_KEPT,
+def _kept(phases: tuple[_Phases, _Phases], lams: tuple[np.ndarray, np.ndarray],
+          hom: np.ndarray, bend: _Bend) -> float:
+    """Fraction of the coherent tiles within :data:`MAX_RESIDUAL` periods of ``hom`` + ``bend``."""
+    hits = total = 0
+    for axis, (ph, lam) in enumerate(zip(phases, lams, strict=True)):
+        ok = np.isfinite(lam)
+        x, y = (ph.xs, ph.ys) if axis == 0 else (ph.ys, ph.xs)
+        field_px = bend.rx if axis == 0 else bend.ry
+        r = lam / ph.f - _project(hom, x, y)[axis] - field_px
+        period = 1.0 / ph.f
+        r = r - period * np.round(np.nanmedian(r[ok]) / period)
+        hits += int(np.sum(np.abs(r[ok]) <= MAX_RESIDUAL * period))
+        total += int(ok.sum())
+    return hits / max(total, 1)
+
+
+def _unwrapped(ph: _Phases) -> np.ndarray:
+    """Tile-to-tile unwrapped lattice coordinates of the coherent tiles (NaN elsewhere)."""
+    good = ph.coherence >= MIN_COHERENCE
+    if not good.any():
+        return np.full(ph.frac.shape, np.nan)
+    return _unwrap(ph.frac, ph.coherence, good, ph.f * ph.step)
+
+
+def _guided(ph: _Phases, prior: np.ndarray, axis: int) -> np.ndarray:
+    """Lattice coordinates given the whole number of periods that ``prior`` predicts."""
+    x, y = (ph.xs, ph.ys) if axis == 0 else (ph.ys, ph.xs)
+    pred = _project(prior, x, y)[axis] * ph.f
+    lam = ph.frac + np.round(pred - ph.frac)
+    return np.where(ph.coherence >= MIN_COHERENCE, lam, np.nan)
+
+
+def _fit(phases: tuple[_Phases | None, _Phases | None],
+         lams: tuple[np.ndarray, np.ndarray], grid: GridSpec, *, min_kept: float = MIN_KEPT,
          max_residual_mm: float = MAX_RESIDUAL_MM) -> LatticeFit | None:
-    """Unwrap both directions' phases (guided by ``prior``, or tile to tile) and fit.
+    """Fit a homography to both directions' unwrapped lattice coordinates ``lams``.
 
     None unless the fit is trustworthy: at least ``min_kept`` of the coherent
     tiles agree with it, their rms distance is at most ``max_residual_mm``, and
@@ -151,17 +222,10 @@ def _fit(phases: tuple[_Phases | None, _Phases | None], grid: GridSpec,
     if px is None or py is None:
         return None
     samples = []
-    for ph, axis in ((px, 0), (py, 1)):
-        good = ph.coherence >= MIN_COHERENCE
-        if good.sum() < MIN_TILES:
+    for ph, lam in ((px, lams[0]), (py, lams[1])):
+        ok = np.isfinite(lam)
+        if ok.sum() < MIN_TILES:
             return None
-        if prior is None:
-            lam = _unwrap(ph.frac, ph.coherence, good, ph.f * ph.step)
-        else:  # the whole number that brings each tile nearest the prior fit
-            x, y = (ph.xs, ph.ys) if axis == 0 else (ph.ys, ph.xs)
-            pred = _project(prior, x, y)[axis] * ph.f
-            lam = ph.frac + np.round(pred - ph.frac)
-        ok = good & np.isfinite(lam)
         samples.append((ph.xs[ok], ph.ys[ok], lam[ok] / ph.f, 1.0 / ph.f))
     (xa, ya, ua, pa), (yb, xb, vb, pb) = samples  # the transposed mask swaps x and y
     h = _fit_homography(xa, ya, ua, xb, yb, vb, pa, pb)
@@ -223,7 +287,7 @@ def refine_by_lattice(rgb: np.ndarray, grid: GridSpec, *,
     (True, True)
     """
     fit = fit_lattice(rgb, grid)
-    if fit is None or fit.deviation_mm <= min_deviation_mm:
+    if fit is None or max(fit.deviation_mm, fit.bend_mm) <= min_deviation_mm:
         return rgb, np.eye(3), fit
     h, w = rgb.shape[:2]
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64).reshape(-1, 1, 2)
@@ -235,10 +299,48 @@ def refine_by_lattice(rgb: np.ndarray, grid: GridSpec, *,
     shift = np.array([[1.0, 0.0, -lo[0]], [0.0, 1.0, -lo[1]], [0.0, 0.0, 1.0]])
     hom = shift @ fit.homography
     colour = fill if fill is not None else _paper_colour(rgb)
-    out = cv2.warpPerspective(rgb, hom, (int(np.ceil(size[0])), int(np.ceil(size[1]))),
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=colour)
+    out_size = (int(np.ceil(size[0])), int(np.ceil(size[1])))
+    if fit.bend is not None and fit.bend_mm > min_deviation_mm:
+        map_x, map_y = _bend_maps(hom, fit.bend, out_size)
+        out = cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                        borderValue=colour)
+    else:
+        out = cv2.warpPerspective(rgb, hom, out_size, flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
     return out, hom, fit
+
+
+def _bend_maps(hom: np.ndarray, bend: _Bend, size: tuple[int, int],
+               step: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Input px of every output px: the inverse homography, less the bend there.
+
+    The output is ``hom(p) + bend(p)`` for input ``p``; one fixed-point step
+    inverts it (the bend is smooth and a few px at most). Computed every
+    ``step`` px and interpolated.
+    """
+    w, h = size
+    inv = np.linalg.inv(hom)
+    gx, gy = np.meshgrid(np.arange(0, w + step, step, dtype=float),
+                         np.arange(0, h + step, step, dtype=float))
+    x0, y0 = _project(inv, gx, gy)
+    # the bend is a function of input px, in output px (the canvas shift is a translation)
+    bx = _sample(bend.ax, bend.rx, y0, x0)
+    by = _sample(bend.ay, bend.ry, x0, y0)
+    x1, y1 = _project(inv, gx - bx, gy - by)
+    map_x = cv2.resize(x1.astype(np.float32), None, fx=step, fy=step,
+                       interpolation=cv2.INTER_LINEAR)[:h, :w]
+    map_y = cv2.resize(y1.astype(np.float32), None, fx=step, fy=step,
+                       interpolation=cv2.INTER_LINEAR)[:h, :w]
+    return map_x, map_y
+
+
+def _sample(axes: tuple[np.ndarray, np.ndarray], values: np.ndarray, a: np.ndarray,
+            b: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``values`` (on the grid ``axes``) at ``(a, b)``, edges held."""
+    ia = np.interp(a, axes[0], np.arange(axes[0].size))
+    ib = np.interp(b, axes[1], np.arange(axes[1].size))
+    return ndimage.map_coordinates(values, [ia.ravel(), ib.ravel()], order=1,
+                                   mode="nearest").reshape(a.shape)
 
 
 class _Phases(NamedTuple):
@@ -247,7 +349,7 @@ class _Phases(NamedTuple):
     xs: np.ndarray      # tile centre along the profile, px
     ys: np.ndarray      # tile centre across it, px
     frac: np.ndarray    # lattice coordinate up to a whole number (integer on every line)
-    coherence: np.ndarray  # 0..~0.6: how much of the tile's profile is the grid period
+    coherence: np.ndarray  # 0..~0.65: how much of the tile's profile is the grid period
     f: float            # demodulation frequency, cycles per px
     step: int           # tile step, px
 
@@ -283,6 +385,52 @@ def _phases(mask: np.ndarray, f: float, tile_periods: int) -> _Phases | None:
     ys, xs = np.meshgrid(y0 + win / 2.0, xc.astype(float), indexing="ij")
     frac = f * xs + np.angle(z) / (2 * np.pi)
     return _Phases(xs, ys, frac, coherence, f, step)
+
+
+class _Bend(NamedTuple):
+    """Smoothed displacement of the grid from the homography, px of the corrected image,
+    on the two tile grids: ``rx`` across vertical lines (axes: tile-row y, tile x),
+    ``ry`` across horizontal lines (axes: tile-column x, tile y)."""
+
+    ax: tuple[np.ndarray, np.ndarray]
+    rx: np.ndarray
+    ay: tuple[np.ndarray, np.ndarray]
+    ry: np.ndarray
+    max_px: float
+
+
+def _bend(phases: tuple[_Phases, _Phases], lams: tuple[np.ndarray, np.ndarray],
+          hom: np.ndarray) -> _Bend | None:
+    """Where the tile-to-tile lattice departs smoothly from ``hom`` (a fold, a curl).
+
+    The departure of every coherent tile is taken modulo nothing (the tile-to-
+    tile unwrap follows a bend of several periods), less its median whole
+    number of periods; a 5 x 5 tile median removes slips of single tiles and a
+    Gaussian of 1.5 tiles fills the gaps. Tiles with little support nearby
+    get no correction.
+    """
+    out = []
+    for axis, (ph, lam) in enumerate(zip(phases, lams, strict=True)):
+        x, y = (ph.xs, ph.ys) if axis == 0 else (ph.ys, ph.xs)
+        r = lam / ph.f - _project(hom, x, y)[axis]
+        ok = np.isfinite(r)
+        if ok.sum() < MIN_TILES:
+            return None
+        period = 1.0 / ph.f
+        r = r - period * np.round(np.median(r[ok]) / period)
+        padded = np.pad(np.where(ok, r, np.nan), 2, constant_values=np.nan)
+        with warnings.catch_warnings():  # all-NaN windows stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(sliding_window_view(padded, (5, 5)), axis=(-2, -1))
+        valid = np.isfinite(med)
+        weight = ndimage.gaussian_filter(valid.astype(float), 1.5)
+        smooth = ndimage.gaussian_filter(np.where(valid, med, 0.0), 1.5)
+        field_px = np.where(weight > 0.2, smooth / np.maximum(weight, 1e-9), 0.0)
+        out.append(((ph.ys[:, 0], ph.xs[0, :]), field_px))
+    (ax, rx), (ay, ry) = out
+    inner = [f[2:-2, 2:-2] for f in (rx, ry) if f.shape[0] > 4 and f.shape[1] > 4]
+    max_px = max((float(np.abs(f).max()) for f in inner), default=0.0)
+    return _Bend(ax, rx, ay, ry, max_px)
 
 
 def _unwrap(frac: np.ndarray, amp: np.ndarray, good: np.ndarray, dx: float) -> np.ndarray:
