@@ -94,7 +94,11 @@ def _name_layout(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, p
         return "3x4+3"
     errors = _rhythm_repeats(ink, [r.y for r in rows], x0, row_len, pairs)
     alike = sum(e < 0.4 for e in errors) >= 2 or min(errors, default=1.0) < 0.3
-    return "3x4+3" if alike else "6x2"
+    # a thick or low-resolution drawing blurs both copies: all three pairs only half alike
+    # is still a rhythm strip, when the first pair is (on a 6x2 sheet that pair is aVR
+    # against II, which differ by over 1.1)
+    blurred = len(errors) == 3 and errors[0] < 1.0 and float(np.mean(errors)) < 0.95
+    return "3x4+3" if alike or blurred else "6x2"
 
 
 def _rhythm_repeats(ink: np.ndarray, baselines: Sequence[float], x0: float, row_len: float,
@@ -109,6 +113,9 @@ def _rhythm_repeats(ink: np.ndarray, baselines: Sequence[float], x0: float, row_
     are not drawn alike to 40 % RMS (30 % for one pair alone). Only the
     expected ``pairs`` of (rhythm row, quarter, grid row) are compared, so
     look-alike leads elsewhere cannot vote. Pairs without enough ink are left out.
+    Measured on the stress matrix: 6x2 sheets give 1.1-2.2 for the aVR/II pair and
+    a mean of 1.05-1.65 over the three; 3x4+3 sheets 0.03-0.4 when drawn cleanly,
+    up to about 0.9 on thick 100 dpi scans.
     """
     curves = [_centre_line(ink, y, baselines) for y in baselines]
     bounds = [round(x0 + f * row_len) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]

@@ -45,7 +45,8 @@ def _grid_box(img: np.ndarray, ink: np.ndarray, grid: GridSpec) -> tuple[float, 
     """Extent of the printed grid (or of the ink when there is no grid).
 
     Only grid-coloured pixels that repeat one millimetre away in both
-    directions count, so text and rules around the grid are left out.
+    directions, with paper half a millimetre away on one side, count, so
+    text, rules and shaded margins around the grid are left out.
     """
     h, w = ink.shape
     if grid.source == "grid":
@@ -58,6 +59,13 @@ def _grid_box(img: np.ndarray, ink: np.ndarray, grid: GridSpec) -> tuple[float, 
             ahead = np.roll(near, shift, axis=(0, 1))
             behind = np.roll(near, [-v for v in shift], axis=(0, 1))
             periodic = np.bitwise_and(np.bitwise_and(on, ahead), behind)
+            # and paper half a millimetre away on one side at least: a shaded margin or a
+            # photo's background is grid-coloured all over, not in lines
+            half = [0, 0]
+            half[1 - axis] = max(1, round(ppm / 2))
+            gap = np.bitwise_and(np.roll(on, half, axis=(0, 1)),
+                                 np.roll(on, [-v for v in half], axis=(0, 1)))
+            periodic = np.bitwise_and(periodic, 1 - gap)
             cov = gaussian_filter1d(periodic.mean(axis=axis).astype(float), 2 * ppm)
             act = np.flatnonzero(cov > 0.3 * np.percentile(cov, 90))
             span.append((float(act[0]), float(act[-1])) if len(act) else (0.0, float(
