@@ -64,6 +64,8 @@ LAYOUT_SHAPES: dict[str, tuple[int, int, tuple[str, ...]]] = {
     name: (*layout_grid(name)[:2], rhythm) for name, rhythm in DEFAULT_RHYTHM_LEADS.items()
 }
 _DURATION_S = 10.0
+#: Without a grid, a measured row length within this fraction of the scale's sets the time axis.
+_RULER_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -216,8 +218,14 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
     pulses = [r.pulse for r in rows]
     baselines = [r.y for r in rows]
     x_start = _trace_start(ink, rows, pulses, box, ppm_x)
-    speed = speed_mm_per_s or detect_speed(_row_length_px(ink, baselines, x_start, ppm_x) / ppm_x)
+    measured = _row_length_px(ink, baselines, x_start, ppm_x)
+    speed = speed_mm_per_s or detect_speed(measured / ppm_x)
     row_len = _DURATION_S * speed * ppm_x
+    if (grid.source != "grid" and any(p is not None for p in pulses)
+            and abs(measured / row_len - 1) < _RULER_TOLERANCE):
+        # no grid to measure with: the printed 10 s are the better ruler, when the pulses
+        # mark where they start
+        row_len = measured
     name = layout or _name_layout(loose, rows, x_start, row_len, ppm_x, ppm_y,
                                   _rhythm_pairs(lead_order, rhythm_leads))
     n_grid_rows, n_cols, _ = LAYOUT_SHAPES[name]

@@ -308,14 +308,20 @@ def _find_layout(image: np.ndarray, grid: GridSpec, cfg: DigitizeConfig) -> Layo
 
 
 def _calibration(grid: GridSpec, layout: Layout, cfg: DigitizeConfig) -> Calibration:
-    """Scale from the grid; gain from the config, else the pulses, else 10 mm/mV; speed
-    from the config, else the layout's (row length)."""
+    """Scale from the grid (without one, x from the printed row length); gain from the
+    config, else the pulses, else 10 mm/mV; speed from the config, else the layout's."""
     gain = cfg.gain_mm_per_mv
     if gain is None and layout.pulses:
         height = float(np.median([p.height_px for p in layout.pulses]))
         gain = snap_gain(height, grid.px_per_mm_y)
     speed = cfg.speed_mm_per_s or layout.speed_mm_per_s
-    return Calibration(grid.px_per_mm_x, grid.px_per_mm_y, speed, gain or 10.0,
+    ppm_x, ppm_y = grid.px_per_mm_x, grid.px_per_mm_y
+    if grid.source != "grid" and layout.px_per_s > 0:
+        # no grid: the time axis comes from the printed row (10 s), which the layout measured
+        ppm_x = layout.px_per_s / speed
+        if grid.source == "page":  # nor a pulse: the paper is taken as square
+            ppm_y = ppm_x * grid.px_per_mm_y / grid.px_per_mm_x
+    return Calibration(ppm_x, ppm_y, speed, gain or 10.0,
                        "pulse" if grid.source == "pulse" else grid.source)
 
 

@@ -176,3 +176,15 @@ def test_digitize_detects_50_mm_per_s(sim_record) -> None:
     assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 10.0
     forced = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(speed_mm_per_s=25.0))
     assert forced.calibration.speed_mm_per_s == 25.0
+
+
+@pytest.mark.parametrize("layout", ["3x4+1", "6x2"])
+def test_gridless_sheet_takes_its_time_axis_from_the_printed_row(sim_record, layout) -> None:
+    # no grid: the pulse gives the scale to about 1 %, the printed 10 s row to about 0.2 %
+    sheet = render_sheet(sim_record, layout, SheetStyle(dpi=150, grid_colour="none"))
+    with pytest.warns(DigitizationWarning, match="not from a grid"):
+        res = ecgdigitize.digitize(sheet.image)
+    true_ppm = sheet.truth.px_per_mm[0]
+    assert res.calibration.source != "grid"
+    assert res.calibration.px_per_mm_x == pytest.approx(true_ppm, rel=0.004)
+    assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 15.0
