@@ -27,7 +27,7 @@ import numpy as np
 from .calibrate import assemble_signal, match_rhythm_leads, snap_gain
 from .clean import notch_powerline, remove_baseline_wander
 from .config import DigitizeConfig
-from .errors import ConfigurationError, NoTracesFoundError
+from .errors import ConfigurationError, NoGridFoundError, NoTracesFoundError
 from .io import ImageSource, load_image
 from .record import STANDARD_LEADS
 from .result import Calibration, DigitizedECG, Panel
@@ -120,13 +120,20 @@ def digitize(image: ImageSource, *, fs: float | None = None,
         orientation = detect_page_orientation(rgb)
         quad = find_page_quad(rgb)
         rect = rectify(rgb, quad=quad, orientation=orientation, grid=grid)
+    # measure again on the page once it is unwarped or turned
     if quad is not None or orientation % 180:
         with clock.stage("grid"):
-            regrid = detect_grid(rect.image, config=cfg)
-        # a faint grid found on the input can be lost in the resampled page:
-        # carry its scale through the transform rather than fall back
-        grid = regrid if regrid.source == "grid" or grid.source != "grid" else \
-            _carried_grid(grid, rect.transform, rect.image.shape)
+            try:
+                regrid: GridSpec | None = detect_grid(rect.image, config=cfg)
+            except NoGridFoundError:
+                regrid = None
+        # a faint grid found on the input can be lost in the resampled page: carry the
+        # better scale through the transform rather than fall back to a worse source
+        rank = {"grid": 2, "pulse": 1, "page": 0}
+        if regrid is not None and rank.get(regrid.source, 0) >= rank.get(grid.source, 0):
+            grid = regrid
+        else:
+            grid = _carried_grid(grid, rect.transform, rect.image.shape)
     lattice = None
     if cfg.lattice_min_mm is not None:
         with clock.stage("geometry"):

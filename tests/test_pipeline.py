@@ -188,3 +188,16 @@ def test_gridless_sheet_takes_its_time_axis_from_the_printed_row(sim_record, lay
     assert res.calibration.source != "grid"
     assert res.calibration.px_per_mm_x == pytest.approx(true_ppm, rel=0.004)
     assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 15.0
+
+
+def test_carried_grid_follows_the_transform() -> None:
+    from ecgdigitize.grid import GridSpec
+    from ecgdigitize.pipeline import _carried_grid
+
+    grid = GridSpec(8.0, 6.0, "solid", None, 0.9, "grid", rotation_deg=2.0)
+    half = np.diag([0.5, 0.5, 1.0])                       # the page shrunk to half size
+    g = _carried_grid(grid, half, (500, 700, 3))
+    assert (g.px_per_mm_x, g.px_per_mm_y, g.rotation_deg) == pytest.approx((4.0, 3.0, 0.0))
+    turn = np.array([[0.0, -1.0, 999.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # a quarter turn
+    g = _carried_grid(grid, turn, (1000, 800, 3))
+    assert (g.px_per_mm_x, g.px_per_mm_y) == pytest.approx((6.0, 8.0))
