@@ -87,6 +87,9 @@ class LatticeFit:
         a curled page), mm; 0 unless the bend brings at least
         :data:`MIN_BEND_GAIN` more of the tiles onto the fit.
         :func:`refine_by_lattice` removes it too when it exceeds its threshold.
+    bend : object or None, default None
+        The smoothed bend on the tile grids, px (internal to
+        :func:`refine_by_lattice`; None when ``bend_mm`` is 0).
 
     Examples
     --------
