@@ -206,6 +206,9 @@ def detect_grid(rgb: np.ndarray, *, config: Any = None) -> GridSpec:
         img, (img.shape[1] // scale, img.shape[0] // scale), interpolation=cv2.INTER_AREA)
     mask = grid_mask(small)
     found = _grid_from_spectrum(mask)
+    if found is None:  # uneven light (a photo's shading) can bury a faint grid: even it out
+        mask = grid_mask(_flat_field(small))
+        found = _grid_from_spectrum(mask)
     if found is not None and max(img.shape[:2]) / (max(found[:2]) * scale) < _MIN_SHEET_MM:
         found = None  # a "grid" that makes the page smaller than any 12-lead sheet: trace edges
     if found is not None:
@@ -647,6 +650,18 @@ def _channels(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return img, img
     r, g, b = cv2.split(np.ascontiguousarray(img))
     return cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b)
+
+
+def _flat_field(img: np.ndarray) -> np.ndarray:
+    """The image divided by its local paper level (the brightest value within about 2 % of
+    the image's longer side, smoothed), so shading and a light fall-off cancel."""
+    value, _ = _channels(img)
+    k = max(3, round(0.02 * max(img.shape[:2]))) | 1
+    paper = cv2.dilate(value, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    paper = cv2.GaussianBlur(paper.astype(np.float32), (0, 0), k / 2)
+    gain = 255.0 / np.maximum(paper, 1.0)
+    out = img.astype(np.float32) * (gain[..., None] if img.ndim == 3 else gain)
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def _paper_level(value: np.ndarray) -> float:

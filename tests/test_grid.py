@@ -204,3 +204,18 @@ def test_a_thumbnail_without_a_usable_grid_is_refused():
     img[90, 20:220] = 0
     with pytest.raises(NoGridFoundError, match="too coarse"):
         detect_grid(img)
+
+
+def test_flat_field_evens_out_shading_and_keeps_lines():
+    from ecgdigitize.grid import _flat_field
+
+    h, w = 400, 600
+    img = np.full((h, w, 3), 255, np.float32)
+    img[:, ::8] = (240, 180, 180)                            # faint red lines every 8 px
+    gain = 1.0 - 0.5 * np.arange(w, dtype=np.float32)[None, :] / w   # light falls to 50 %
+    shaded = np.clip(img * gain[..., None], 0, 255).astype(np.uint8)
+    flat = _flat_field(shaded)
+    paper = flat[:, 4::8].max(axis=2)                        # columns between the lines
+    assert paper[:, 5:-5].min() >= 245                       # paper is white again, both sides
+    line = flat[:, 8 * 70, 1]                                # a line on the dark side
+    assert 150 < np.median(line) < 200                       # still about 180/255 of the paper
