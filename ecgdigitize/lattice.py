@@ -183,13 +183,9 @@ def _kept(phases: tuple[_Phases, _Phases], lams: tuple[np.ndarray, np.ndarray],
     """Fraction of the coherent tiles within :data:`MAX_RESIDUAL` periods of ``hom`` + ``bend``."""
     hits = total = 0
     for axis, (ph, lam) in enumerate(zip(phases, lams, strict=True)):
-        ok = np.isfinite(lam)
-        x, y = (ph.xs, ph.ys) if axis == 0 else (ph.ys, ph.xs)
-        field_px = bend.rx if axis == 0 else bend.ry
-        r = lam / ph.f - _project(hom, x, y)[axis] - field_px
-        period = 1.0 / ph.f
-        r = r - period * np.round(np.nanmedian(r[ok]) / period)
-        hits += int(np.sum(np.abs(r[ok]) <= MAX_RESIDUAL * period))
+        r = _departure(ph, lam, hom, axis, bend.rx if axis == 0 else bend.ry)
+        ok = np.isfinite(r)
+        hits += int(np.sum(np.abs(r[ok]) <= MAX_RESIDUAL / ph.f))
         total += int(ok.sum())
     return hits / max(total, 1)
 
@@ -204,8 +200,7 @@ def _unwrapped(ph: _Phases) -> np.ndarray:
 
 def _guided(ph: _Phases, prior: np.ndarray, axis: int) -> np.ndarray:
     """Lattice coordinates given the whole number of periods that ``prior`` predicts."""
-    x, y = (ph.xs, ph.ys) if axis == 0 else (ph.ys, ph.xs)
-    pred = _project(prior, x, y)[axis] * ph.f
+    pred = _project(prior, *_image_xy(ph, axis))[axis] * ph.f
     lam = ph.frac + np.round(pred - ph.frac)
     return np.where(ph.coherence >= MIN_COHERENCE, lam, np.nan)
 
@@ -414,13 +409,10 @@ def _bend(phases: tuple[_Phases, _Phases], lams: tuple[np.ndarray, np.ndarray],
     """
     out = []
     for axis, (ph, lam) in enumerate(zip(phases, lams, strict=True)):
-        x, y = (ph.xs, ph.ys) if axis == 0 else (ph.ys, ph.xs)
-        r = lam / ph.f - _project(hom, x, y)[axis]
+        r = _departure(ph, lam, hom, axis)
         ok = np.isfinite(r)
         if ok.sum() < MIN_TILES:
             return None
-        period = 1.0 / ph.f
-        r = r - period * np.round(np.median(r[ok]) / period)
         padded = np.pad(np.where(ok, r, np.nan), 2, constant_values=np.nan)
         with warnings.catch_warnings():  # all-NaN windows stay NaN
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -434,6 +426,22 @@ def _bend(phases: tuple[_Phases, _Phases], lams: tuple[np.ndarray, np.ndarray],
     inner = [f[2:-2, 2:-2] for f in (rx, ry) if f.shape[0] > 4 and f.shape[1] > 4]
     max_px = max((float(np.abs(f).max()) for f in inner), default=0.0)
     return _Bend(ax, rx, ay, ry, max_px)
+
+
+def _image_xy(ph: _Phases, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image ``(x, y)`` of the tile centres (``axis`` 1: phases of the transposed mask)."""
+    return (ph.xs, ph.ys) if axis == 0 else (ph.ys, ph.xs)
+
+
+def _departure(ph: _Phases, lam: np.ndarray, hom: np.ndarray, axis: int,
+               offset: np.ndarray | float = 0.0) -> np.ndarray:
+    """How far each tile's lattice coordinate lies from ``hom`` (+ ``offset``) along
+    ``axis``, px, less the median whole number of periods (NaN where ``lam`` is)."""
+    r = lam / ph.f - _project(hom, *_image_xy(ph, axis))[axis] - offset
+    ok = np.isfinite(r)
+    if ok.any():
+        r = r - np.round(np.median(r[ok]) * ph.f) / ph.f
+    return r
 
 
 def _unwrap(frac: np.ndarray, amp: np.ndarray, good: np.ndarray, dx: float) -> np.ndarray:

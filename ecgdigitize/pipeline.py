@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DigitizationWarning", "digitize", "digitize_panels"]
 
+#: How much a scale source is trusted: a periodic grid, then the pulses, then the page size.
+_SOURCE_RANK = {"grid": 2, "pulse": 1, "page": 0}
+
 #: Finer working images are shrunk to about this scale before tracing, px/mm.
 TRACE_PX_PER_MM = 10.0
 #: Columns skipped at the start and end of a panel that borders another one,
@@ -129,8 +132,8 @@ def digitize(image: ImageSource, *, fs: float | None = None,
                 regrid = None
         # a faint grid found on the input can be lost in the resampled page: carry the
         # better scale through the transform rather than fall back to a worse source
-        rank = {"grid": 2, "pulse": 1, "page": 0}
-        if regrid is not None and rank.get(regrid.source, 0) >= rank.get(grid.source, 0):
+        if regrid is not None and (_SOURCE_RANK.get(regrid.source, 0)
+                                   >= _SOURCE_RANK.get(grid.source, 0)):
             grid = regrid
         else:
             grid = _carried_grid(grid, rect.transform, rect.image.shape)

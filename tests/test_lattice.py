@@ -91,8 +91,28 @@ def test_a_fold_is_flattened():
     assert fit is not None
     assert 0.3 < fit.bend_mm < 0.8        # up to the half-height of the fold (0.6 mm); measured 0.49
     out, _, _ = refine_by_lattice(folded, grid)
+    # one 5 mm rule, left and right of the fold: 1.2 mm apart before, level after
+    assert abs(abs(_rule_step_px(folded)) / PPM - 1.2) < 0.1
+    assert abs(_rule_step_px(out)) / PPM < 0.15
     after = fit_lattice(out, detect_grid(out))
-    assert after is not None and after.bend_mm < 0.15 and after.deviation_mm < 0.15
+    assert after is not None and after.deviation_mm < 0.15
+
+
+def _rule_step_px(img: np.ndarray) -> float:
+    """Height of the 5 mm rule nearest the middle at 80 % of the width less at 30 %, px."""
+    h, w = img.shape[:2]
+    dark = 255.0 - img[:, :, 1].astype(float)          # rules are dark in green
+
+    def centre(x: float, near: float) -> float:
+        prof = dark[:, round(x) - 5:round(x) + 5].mean(axis=1)
+        lo = round(near) - 18
+        win = prof[lo:lo + 37]
+        y = lo + int(np.argmax(win))
+        seg = prof[y - 2:y + 3]
+        return float(y - 2 + np.sum(seg * np.arange(5)) / seg.sum())
+
+    left = centre(0.3 * w, h / 2)
+    return centre(0.8 * w, left) - left
 
 
 def test_no_periodic_grid_gives_no_fit():
