@@ -182,11 +182,15 @@ def feature_row(path: Path = ROOT / "docs" / "results" / "feature_models.json") 
             "- | - |")
 
 
-def write_report(feature_row: str | None = None) -> str:
-    """Render the markdown table from the JSON results (partial runs say k of n folds)."""
-    res = _load_results()
+def write_report(feature_row: str | None = None,
+                 runs: list[dict[str, Any]] | None = None) -> str:
+    """Render the markdown table from the JSON results (partial runs say k of n folds).
+
+    ``runs`` defaults to this study's records; :mod:`benchmarks.gpu_cnn_study`
+    passes its own, in the same format.
+    """
     by_model: dict[str, list[dict[str, Any]]] = {}
-    for r in res["runs"]:
+    for r in (_load_results()["runs"] if runs is None else runs):
         by_model.setdefault(r["model"], []).append(r)
     lines = ["| model | protocol | folds | accuracy | macro precision | macro recall | macro-F1 "
              "| error rate | train time / fold (s) | epochs | inference (sheets/s) |",

@@ -48,11 +48,19 @@ BACKBONES: dict[str, str] = {
 }
 
 
-def _import_keras() -> Any:
+def _import_keras(*, require_tensorflow: bool = True) -> Any:
+    """Import Keras, and TensorFlow, which training's ``tf.data`` pipeline needs.
+
+    With ``require_tensorflow=False`` any Keras 3 backend will do: building a
+    model and predicting also run on JAX or PyTorch (``KERAS_BACKEND``), as in
+    ``benchmarks/gpu_cnn_study.py`` on a GPU machine without TensorFlow.
+    """
     try:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
-        import tensorflow  # noqa: F401  (the backend)
+
+        if require_tensorflow or keras.backend.backend() == "tensorflow":
+            import tensorflow  # noqa: F401  (the backend)
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise MissingDependencyError(
             "CNN predictors need TensorFlow and Keras: pip install 'ecgdigitize[cnn]'") from exc
@@ -91,6 +99,7 @@ def build_model(backbone: str, input_shape: tuple[int, int, int], n_classes: int
     keras.Model
         Uncompiled; input ``(None, height, width, 3)`` float32 in [0, 255],
         output ``(None, n_classes)`` softmax probabilities.
+        Built on whichever Keras backend is active (TensorFlow, JAX, PyTorch).
 
     Raises
     ------
@@ -108,7 +117,7 @@ def build_model(backbone: str, input_shape: tuple[int, int, int], n_classes: int
     >>> model.input_shape, model.output_shape  # doctest: +SKIP
     ((None, 160, 272, 3), (None, 2))
     """
-    keras = _import_keras()
+    keras = _import_keras(require_tensorflow=False)
     if backbone not in BACKBONES:
         raise ConfigurationError(f"unknown backbone {backbone!r}; choose one of "
                                  f"{sorted(BACKBONES)}")
@@ -144,7 +153,7 @@ def build_model(backbone: str, input_shape: tuple[int, int, int], n_classes: int
 
 
 def _load_weights_file(model: Any, path: str | os.PathLike[str]) -> None:
-    keras = _import_keras()
+    keras = _import_keras(require_tensorflow=False)
     p = Path(path)
     if not p.is_file():
         raise WeightsUnavailableError("weights file not found", path=path)

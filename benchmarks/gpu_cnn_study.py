@@ -1,0 +1,470 @@
+"""The CNN study trained to convergence on a GPU (Keras 3 on JAX), next to the CPU study.
+
+The CPU study (:mod:`benchmarks.compare_cnn`) could afford 6-20 epochs per fold on
+2 cores. This script runs the same grouped (and leaky) 5-fold protocol with up to
+150 epochs, augmentation and early stopping on a lent GPU machine that has JAX but
+no TensorFlow. Three steps:
+
+1. ``prepare`` (here, CPU): crop every distinct reference sheet to its grid area and
+   resize it once, exactly as :class:`ecgclassify.cnn.CNNPredictor` does
+   (:func:`ecgclassify.imagedata.prepare_batch`), and store the arrays and the fold
+   indices (:func:`ecgclassify.splits.grouped_stratified_kfold`, seed 0: the folds of
+   the CPU and feature tables) in ``data/gpu/`` (git-ignored, ~13 MiB)::
+
+       .venv/bin/python -m benchmarks.gpu_cnn_study prepare
+
+2. ``run`` (GPU machine; Keras, namex and optree carried as wheels)::
+
+       KERAS_BACKEND=jax python3 -m benchmarks.gpu_cnn_study run --out DIR --budget-s 420
+
+   runs every config of :data:`GPU_CONFIGS` in its own process, all at once, and
+   writes one JSON file per config (test-file probabilities per fold, histories,
+   times) and the reference model's ``.keras`` file to ``DIR``.
+
+3. ``report`` (here): evaluate the returned predictions per file with
+   :func:`ecgclassify.evaluation.evaluate_predictions`, store them in
+   ``benchmarks/results/cnn_compare_gpu.json`` and render the GPU table of
+   ``docs/results/cnn_models.md``::
+
+       .venv/bin/python -m benchmarks.gpu_cnn_study report DIR
+
+Augmentation on the GPU uses Keras' own random layers (rotation, translation,
+shear, zoom with white fill) with the ranges of :class:`ecgclassify.imagedata.Augmentation`,
+in the training graph; the saved classifier holds none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import lzma
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "ecg-images"
+ARRAYS = ROOT / "data" / "gpu"
+RESULTS = ROOT / "benchmarks" / "results" / "cnn_compare_gpu.json"
+
+SHEET_HW = (160, 272)
+LEAD_HW = (64, 112)
+N_SPLITS = 5
+SEED = 0
+
+_SHEET: dict[str, Any] = dict(input="sheet", batch_size=32, learning_rate=1e-3, epochs=150,
+                              patience=25, augment=False)
+_LEADS: dict[str, Any] = dict(input="leads", batch_size=128, learning_rate=1e-3, epochs=40,
+                              patience=8, augment=False)
+#: name -> (protocol, parameters). "all" trains on every distinct sheet (no test fold):
+#: the shipped reference model. No augmentation by default: Keras' random layers ran at
+#: 10-14 images/s on the H100 under JAX (against ~750 without them), so the first run's
+#: augmented configs were cut by the deadline after 1-3 epochs (``*-augment-gpu``).
+GPU_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "efficientnet_v2_b0-gpu": ("grouped", dict(_SHEET, backbone="efficientnet_v2_b0",
+                                               alpha=1.0)),
+    "mobilenet_v2-gpu": ("grouped", dict(_SHEET, backbone="mobilenet_v2", alpha=0.35)),
+    "efficientnet_v2_b0-leaky-gpu": ("leaky", dict(_SHEET, backbone="efficientnet_v2_b0",
+                                                   alpha=1.0)),
+    "efficientnet_v2_b0-leads-gpu": ("grouped", dict(_LEADS, backbone="efficientnet_v2_b0",
+                                                     alpha=1.0)),
+    "mobilenet_v2-leads-gpu": ("grouped", dict(_LEADS, backbone="mobilenet_v2", alpha=0.35)),
+    "mobilenet_v2-reference-gpu": ("all", dict(_SHEET, backbone="mobilenet_v2", alpha=0.35)),
+    "efficientnet_v2_b0-augment-gpu": ("grouped", dict(_SHEET, backbone="efficientnet_v2_b0",
+                                                       alpha=1.0, augment=True)),
+}
+
+
+# --- 1. prepare (CPU, this machine) -------------------------------------------------
+def prepare() -> None:
+    """Prepare the arrays and folds of every distinct reference sheet into ``data/gpu``."""
+    from ecgclassify.datasets import ensure_reference_images, load_image_folder
+    from ecgclassify.imagedata import prepare_batch
+    from ecgclassify.splits import grouped_stratified_kfold
+
+    ensure_reference_images(DATA)
+    ds = load_image_folder(DATA)
+    hashes = np.asarray(ds.content_hashes)
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    paths = [ds.paths[i] for i in first]
+    t0 = time.perf_counter()
+    sheets = prepare_batch(paths, SHEET_HW, input="sheet")
+    leads = prepare_batch(paths, LEAD_HW, input="leads")
+    print(f"prepared {len(paths)} distinct sheets in {time.perf_counter() - t0:.0f} s")
+    folds: dict[str, list[list[list[int]]]] = {}
+    for protocol in ("grouped", "leaky"):
+        folds[protocol] = [[tr.tolist(), te.tolist()] for tr, te in grouped_stratified_kfold(
+            ds.labels, hashes, N_SPLITS, SEED, protocol=protocol)]
+    ARRAYS.mkdir(parents=True, exist_ok=True)
+    shapes = {}
+    for name, arr in (("sheets", sheets), ("leads", leads)):
+        # xz finds the white margins and repeated grid far better than zlib: 9 MiB, not 58
+        (ARRAYS / f"{name}.u8.xz").write_bytes(lzma.compress(np.ascontiguousarray(arr).tobytes()))
+        shapes[name] = list(arr.shape)
+    meta = {"shapes": shapes, "labels": ds.labels.tolist(), "content_index": inverse.tolist(),
+            "class_names": list(ds.class_names), "paths": [Path(p).name for p in ds.paths],
+            "folds": folds, "sheet_hw": SHEET_HW, "lead_hw": LEAD_HW,
+            "prepared_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    (ARRAYS / "meta.json").write_text(json.dumps(meta))
+    for f in sorted(ARRAYS.iterdir()):
+        print(f"{f.name}: {f.stat().st_size / 2**20:.1f} MiB")
+
+
+def load_arrays(kind: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """The prepared ``"sheets"`` or ``"leads"`` (one per distinct content) and the metadata."""
+    meta = json.loads((ARRAYS / "meta.json").read_text())
+    raw = lzma.decompress((ARRAYS / f"{kind}.u8.xz").read_bytes())
+    return np.frombuffer(raw, np.uint8).reshape(meta["shapes"][kind]), meta
+
+
+# --- 2. run (GPU machine) ---------------------------------------------------------
+def _augmenter(keras: Any, hw: tuple[int, int], seed: int) -> Any:
+    """Keras random layers with :class:`~ecgclassify.imagedata.Augmentation`'s default ranges."""
+    from ecgclassify.imagedata import PAPER_VALUE, Augmentation
+
+    a = Augmentation()
+    fill = dict(fill_mode="constant", fill_value=float(PAPER_VALUE))
+    return keras.Sequential([
+        keras.Input((*hw, 3)),
+        keras.layers.RandomRotation(a.rotation_deg / 360.0, seed=seed, **fill),
+        keras.layers.RandomTranslation(a.shift_fraction, a.shift_fraction, seed=seed + 1, **fill),
+        keras.layers.RandomShear(a.shear, a.shear, seed=seed + 2, **fill),
+        keras.layers.RandomZoom((-a.zoom, a.zoom), seed=seed + 3, **fill),
+    ], name="augment")
+
+
+def _pad_to(n: int, multiple: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices 0..n-1 plus random repeats up to a multiple of ``multiple`` (one compiled shape)."""
+    extra = (-n) % multiple
+    return np.concatenate([np.arange(n), rng.integers(0, n, extra)]) if extra else np.arange(n)
+
+
+class _Trainer:
+    """One compiled network per config, reset to the same initial state for every fold."""
+
+    def __init__(self, keras: Any, params: dict[str, Any], hw: tuple[int, int],
+                 n_classes: int, seed: int) -> None:
+        from ecgclassify.cnn import build_model
+
+        self.keras, self.p = keras, params
+        keras.utils.set_random_seed(seed)
+        self.clf = build_model(params["backbone"], (*hw, 3), n_classes, alpha=params["alpha"])
+        inputs = keras.Input((*hw, 3))
+        x = _augmenter(keras, hw, seed)(inputs) if params["augment"] else inputs
+        self.train_model = keras.Model(inputs, self.clf(x))
+        self.train_model.compile(optimizer=keras.optimizers.Adam(params["learning_rate"]),
+                                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self.train_model.optimizer.build(self.train_model.trainable_variables)
+        self.init_weights = self.train_model.get_weights()
+        self.init_opt = [keras.ops.convert_to_numpy(v) for v in self.train_model.optimizer.variables]
+
+    def warm_up(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Compile the train, validation and predict steps on one batch; return seconds.
+
+        Done before the first fold so that XLA's compilation (50-70 s per process with
+        four compiling at once) is not charged to that fold's share of the time budget.
+        """
+        t0 = time.perf_counter()
+        bs = int(self.p["batch_size"])
+        i = _pad_to(min(len(x), bs), bs, np.random.default_rng(0))
+        xb, yb = x[i].astype(np.float32), y[i]
+        self.train_model.fit(xb, yb, sample_weight=np.ones(len(i), np.float32),
+                             validation_data=(xb, yb, np.ones(len(i), np.float32)),
+                             batch_size=bs, epochs=1, verbose=0)
+        self.predict(x[:1])
+        self.reset()
+        return time.perf_counter() - t0
+
+    def reset(self) -> None:
+        self.train_model.set_weights(self.init_weights)
+        for v, value in zip(self.train_model.optimizer.variables, self.init_opt, strict=True):
+            v.assign(value)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray,
+            deadline: float, seed: int) -> dict[str, list[float]]:
+        """Train with balanced sample weights; keep the weights of the best validation loss."""
+        keras, p = self.keras, self.p
+        bs = int(p["batch_size"])
+        rng = np.random.default_rng(seed)
+        counts = np.bincount(y, minlength=4).astype(float)
+        cw = len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1.0))
+        i = _pad_to(len(x), bs, rng)
+        j = _pad_to(len(xv), bs, rng)
+        wv = np.zeros(len(j), np.float32)
+        wv[: len(xv)] = 1.0  # repeats only fill the last batch: weight 0
+        keeper = _BestKeeper(keras, int(p["patience"]), deadline)
+        self.reset()
+        hist = self.train_model.fit(
+            x[i].astype(np.float32), y[i], sample_weight=cw[y[i]].astype(np.float32),
+            validation_data=(xv[j].astype(np.float32), yv[j], wv), batch_size=bs,
+            epochs=int(p["epochs"]), shuffle=True, verbose=0, callbacks=[keeper.callback])
+        out = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        out["epoch_time_s"] = keeper.times
+        out["best_epoch"] = [keeper.best_epoch]
+        out["stopped_by_deadline"] = [float(keeper.hit_deadline)]
+        return out
+
+    def predict(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
+        i = _pad_to(len(x), batch, np.random.default_rng(0))
+        return np.asarray(self.clf.predict(x[i].astype(np.float32), batch_size=batch,
+                                           verbose=0))[: len(x)]
+
+
+class _BestKeeper:
+    """Early stopping on ``val_loss`` that always restores the best epoch, with a deadline."""
+
+    def __init__(self, keras: Any, patience: int, deadline: float) -> None:
+        keeper = self
+        self.patience, self.deadline = patience, deadline
+        self.best, self.best_epoch, self.best_weights = np.inf, -1, None
+        self.times: list[float] = []
+        self.hit_deadline = False
+
+        class _CB(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                keeper._t = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                keeper.times.append(time.perf_counter() - keeper._t)
+                loss = float((logs or {}).get("val_loss", np.inf))
+                if loss < keeper.best:
+                    keeper.best, keeper.best_epoch = loss, epoch
+                    keeper.best_weights = self.model.get_weights()
+                if epoch - keeper.best_epoch >= keeper.patience:
+                    self.model.stop_training = True
+                if time.monotonic() > keeper.deadline:
+                    keeper.hit_deadline = True
+                    self.model.stop_training = True
+
+            def on_train_end(self, logs: Any = None) -> None:
+                if keeper.best_weights is not None:
+                    self.model.set_weights(keeper.best_weights)
+
+        self.callback = _CB()
+        self._t = 0.0
+
+
+def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) -> None:
+    """Train and test one config on every fold (or on all sheets for ``"all"``).
+
+    ``smoke=True`` checks the whole path in a minute on a CPU before device time is
+    spent: one fold, 48 training sheets, one epoch.
+    """
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    from ecgclassify.cnn import _grouped_validation_split, aggregate_crops
+
+    protocol, p = GPU_CONFIGS[name]
+    if smoke:
+        p = dict(p, epochs=1)
+    images, meta = load_arrays("leads" if p["input"] == "leads" else "sheets")
+    labels = np.asarray(meta["labels"])
+    content = np.asarray(meta["content_index"])
+    hw = tuple(images.shape[-3:-1])
+    t_build = time.perf_counter()
+    trainer = _Trainer(keras, p, hw, 4, SEED)
+    record: dict[str, Any] = {
+        "model": name, "protocol": protocol, "params": p, "backend": keras.backend.backend(),
+        "device": _device_name(), "build_s": time.perf_counter() - t_build, "folds": []}
+    folds = ([[list(range(len(labels))), []]] if protocol == "all"
+             else meta["folds"][protocol])
+    if smoke:
+        folds = [[tr[:80], te] for tr, te in folds[:1]]
+    flat = images.reshape(-1, *images.shape[-3:])
+    record["warm_up_s"] = trainer.warm_up(flat[: int(p["batch_size"])],
+                                          np.zeros(min(len(flat), int(p["batch_size"])), int))
+    for k, (tr, te) in enumerate(folds):
+        tr, te = np.asarray(tr, int), np.asarray(te, int)
+        # one copy per distinct content in training (its first file's label), as CNNPredictor
+        c_tr, first = np.unique(content[tr], return_index=True)
+        y_tr = labels[tr][first]
+        a, v = _grouped_validation_split(y_tr, c_tr.astype(str), 0.15, SEED + k)
+        x, y = images[c_tr[a]], y_tr[a]
+        xv, yv = images[c_tr[v]], y_tr[v]
+        if p["input"] == "leads":
+            n = images.shape[1]
+            x, y = x.reshape(-1, *x.shape[2:]), np.repeat(y, n)
+            xv, yv = xv.reshape(-1, *xv.shape[2:]), np.repeat(yv, n)
+        fold_deadline = time.monotonic() + (deadline - time.monotonic()) / (len(folds) - k)
+        t0 = time.perf_counter()
+        hist = trainer.fit(x, y, xv, yv, fold_deadline, SEED + k)
+        train_s = time.perf_counter() - t0
+        rec: dict[str, Any] = {"fold": k, "n_train_contents": len(a),
+                               "n_val_contents": len(v), "train_time_s": train_s,
+                               "train_images_per_s": float(len(x) * len(hist["epoch_time_s"])
+                                                           / max(train_s, 1e-9)),
+                               "history": hist}
+        if len(te):
+            c_te, inverse = np.unique(content[te], return_inverse=True)
+            xt = images[c_te]
+            t0 = time.perf_counter()
+            if p["input"] == "leads":
+                proba = aggregate_crops(trainer.predict(xt.reshape(-1, *xt.shape[2:])),
+                                        len(c_te))
+            else:
+                proba = trainer.predict(xt)
+            rec["infer_s"] = time.perf_counter() - t0
+            rec["infer_images_per_s"] = len(c_te) / rec["infer_s"]
+            rec["test_index"] = te.tolist()
+            rec["proba"] = np.round(proba[inverse], 6).tolist()
+            rec["n_test_contents_in_train"] = len(set(content[te]) & set(content[tr]))
+            acc = float((proba[inverse].argmax(1) == labels[te]).mean())
+        else:
+            acc = float("nan")
+            trainer.clf.save(out / f"{name}.keras")
+        record["folds"].append(rec)
+        (out / f"{name}.json").write_text(json.dumps(record))
+        print(f"{name} fold {k + 1}/{len(folds)}: acc {acc:.3f}, {len(hist['loss'])} epochs "
+              f"(best {hist['best_epoch'][0] + 1}), {train_s:.0f} s, "
+              f"{rec['train_images_per_s']:.0f} img/s"
+              f"{' DEADLINE' if hist['stopped_by_deadline'][0] else ''}", flush=True)
+
+
+def _device_name() -> str:
+    try:
+        import jax
+
+        return str(jax.devices()[0].device_kind)
+    except Exception:  # pragma: no cover - reporting only
+        return "unknown"
+
+
+def run_all(out: Path, budget_s: float, names: list[str], *, smoke: bool = False) -> None:
+    """Every config in its own process, all at once, sharing the GPU; then merge."""
+    out.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + budget_s
+    env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="false",
+               PYTHONUNBUFFERED="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.gpu_cnn_study", "one", name,
+                               "--out", str(out), "--deadline-in", str(budget_s)]
+                              + (["--smoke"] if smoke else []),
+                              cwd=ROOT, env=env) for name in names]
+    codes: list[int | None] = []
+    for pr in procs:
+        try:
+            codes.append(pr.wait(timeout=max(1.0, deadline - time.monotonic() + 30)))
+        except subprocess.TimeoutExpired:  # an epoch ran past the deadline: keep its folds
+            pr.kill()
+            codes.append(None)
+    merged: dict[str, Any] = {"date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+              "budget_s": budget_s, "exit_codes": dict(zip(names, codes, strict=True)),
+              "runs": {}}
+    for name in names:
+        f = out / f"{name}.json"
+        if f.is_file():
+            merged["runs"][name] = json.loads(f.read_text())
+            f.unlink()
+    (out / "gpu_results.json").write_text(json.dumps(merged))
+    print("exit codes", merged["exit_codes"])
+
+
+# --- 3. report (CPU, this machine) --------------------------------------------------
+#: A fold stopped by the time limit within its first epochs holds no trained model (the
+#: first fold of a process also paid the XLA compilation, ~50-70 s): left out, and counted.
+MIN_EPOCHS_IF_CUT = 4
+
+
+def report(sources: list[Path]) -> str:
+    """Evaluate returned probabilities per file; save the records; return the table.
+
+    ``sources`` are merged ``gpu_results.json`` files (later ones win for a config
+    they share) or folders holding one.
+    """
+    from benchmarks.compare_cnn import feature_row, write_report
+    from ecgclassify.evaluation import evaluate_predictions
+
+    meta = json.loads((ARRAYS / "meta.json").read_text())
+    labels = np.asarray(meta["labels"])
+    merged: dict[str, Any] = {}
+    for src in sources:
+        f = src / "gpu_results.json" if src.is_dir() else src
+        merged.update(json.loads(f.read_text())["runs"])
+    runs: list[dict[str, Any]] = []
+    training: dict[str, Any] = {}
+    for name, rec in merged.items():
+        info: dict[str, Any] = {"device": rec["device"], "backend": rec["backend"],
+                                "protocol": rec["protocol"], "params": rec["params"],
+                                "build_s": rec["build_s"], "folds": [], "left_out": []}
+        training[name] = info
+        for f in rec["folds"]:
+            h = f["history"]
+            cut = bool(h["stopped_by_deadline"][0])
+            times = np.asarray(h["epoch_time_s"])
+            info["folds"].append({
+                "fold": f["fold"], "epochs_run": len(h["loss"]),
+                "best_epoch": int(h["best_epoch"][0]) + 1, "stopped_by_deadline": cut,
+                "first_epoch_s": float(times[0]),
+                "median_epoch_s": float(np.median(times[1:])) if times.size > 1 else None,
+                "train_images_per_s_median_epoch": (
+                    float(f["train_images_per_s"] * f["train_time_s"] / times.size
+                          / np.median(times[1:])) if times.size > 1 else None),
+                "final_train_accuracy": h["accuracy"][-1]})
+            if "proba" not in f:
+                continue
+            if cut and len(h["loss"]) < MIN_EPOCHS_IF_CUT:
+                info["left_out"].append(f["fold"])
+                continue
+            te = np.asarray(f["test_index"])
+            proba = np.asarray(f["proba"])
+            pred = proba.argmax(1)
+            rep = evaluate_predictions(labels[te], pred, proba, model=name,
+                                       protocol=f"{rec['protocol']}, fold {f['fold'] + 1}/5",
+                                       class_names=meta["class_names"], labels=[0, 1, 2, 3])
+            runs.append({"model": name, "protocol": rec["protocol"], "fold": f["fold"],
+                         "n_splits": N_SPLITS, "params": rec["params"],
+                         "n_test_contents_in_train": f["n_test_contents_in_train"],
+                         "epochs_run": len(h["loss"]), "best_epoch": int(h["best_epoch"][0]) + 1,
+                         "stopped_by_deadline": cut, "train_time_s": f["train_time_s"],
+                         "infer_images_per_s": f["infer_images_per_s"],
+                         "y_true": labels[te].tolist(), "y_pred": pred.tolist(),
+                         "test_index": te.tolist(), "report": rep.to_dict()})
+    out = {"generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+           "sources": [str(s) for s in sources],
+           "machine": "lent GPU machine (NVIDIA H100 80GB HBM3), Keras 3.15.1 on JAX 0.11.2, "
+                      "the configs of one run all at once",
+           "min_epochs_if_cut": MIN_EPOCHS_IF_CUT, "runs": runs, "training": training}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=1))
+    table = write_report(feature_row(), runs=runs)
+    RESULTS.with_suffix(".md").write_text(table)
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("prepare", help="prepare the arrays and folds (CPU)")
+    r = sub.add_parser("run", help="every config at once (GPU machine)")
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--budget-s", type=float, default=420.0)
+    r.add_argument("--configs", nargs="*", default=list(GPU_CONFIGS))
+    r.add_argument("--smoke", action="store_true", help="one fold, one epoch (a CPU check)")
+    o = sub.add_parser("one", help="one config (run starts these)")
+    o.add_argument("name", choices=sorted(GPU_CONFIGS))
+    o.add_argument("--out", type=Path, required=True)
+    o.add_argument("--deadline-in", type=float, default=420.0)
+    o.add_argument("--smoke", action="store_true")
+    rep = sub.add_parser("report", help="evaluate the returned results (CPU)")
+    rep.add_argument("sources", type=Path, nargs="+",
+                     help="gpu_results.json files or folders, later ones win")
+    args = ap.parse_args(argv)
+    if args.cmd == "prepare":
+        prepare()
+    elif args.cmd == "run":
+        run_all(args.out, args.budget_s, args.configs, smoke=args.smoke)
+    elif args.cmd == "one":
+        run_config(args.name, args.out, time.monotonic() + args.deadline_in, smoke=args.smoke)
+    else:
+        print(report(args.sources))
+
+
+if __name__ == "__main__":
+    main()

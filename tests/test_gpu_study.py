@@ -1,0 +1,60 @@
+"""The GPU CNN study's host-side pieces: padding to one compiled shape, and the report.
+
+The training itself needs Keras on a GPU machine (``benchmarks/gpu_cnn_study.py run``);
+these parts run anywhere and decide what the published table says.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import gpu_cnn_study as study
+
+
+@pytest.mark.parametrize(("n", "multiple"), [(10, 4), (8, 4), (1, 32), (33, 32)])
+def test_pad_to_gives_whole_batches_and_keeps_every_item(n: int, multiple: int) -> None:
+    idx = study._pad_to(n, multiple, np.random.default_rng(0))
+    assert len(idx) % multiple == 0
+    assert len(idx) - n < multiple
+    np.testing.assert_array_equal(idx[:n], np.arange(n))
+    assert idx.min() >= 0 and idx.max() < n
+
+
+def _fold(k: int, epochs: int, cut: bool, test: list[int], proba: list[list[float]]) -> dict:
+    hist = {"loss": [1.0] * epochs, "accuracy": [0.5] * epochs,
+            "epoch_time_s": [60.0] + [0.2] * (epochs - 1), "best_epoch": [epochs - 1],
+            "stopped_by_deadline": [float(cut)]}
+    return {"fold": k, "n_train_contents": 10, "n_val_contents": 2, "train_time_s": 61.0,
+            "train_images_per_s": 10.0, "history": hist, "infer_s": 0.1,
+            "infer_images_per_s": 40.0, "test_index": test, "proba": proba,
+            "n_test_contents_in_train": 0}
+
+
+def test_report_scores_per_file_and_leaves_out_folds_cut_while_compiling(tmp_path, monkeypatch):
+    arrays = tmp_path / "gpu"
+    arrays.mkdir()
+    labels = [0, 1, 2, 3, 0, 1, 2, 3]
+    (arrays / "meta.json").write_text(json.dumps({
+        "labels": labels, "class_names": ["mi", "abnormal", "normal", "history"]}))
+    monkeypatch.setattr(study, "ARRAYS", arrays)
+    monkeypatch.setattr(study, "RESULTS", tmp_path / "out.json")
+    eye = np.eye(4).tolist()
+    wrong = [eye[1], eye[1], eye[2], eye[3]]  # files 4-7: 3 of 4 right
+    runs = {"runs": {"net-gpu": {
+        "model": "net-gpu", "protocol": "grouped", "params": {}, "backend": "jax",
+        "device": "test", "build_s": 1.0,
+        "folds": [_fold(0, 1, True, [0, 1, 2, 3], eye),       # one epoch, cut: left out
+                  _fold(1, 30, False, [4, 5, 6, 7], wrong)]}}}
+    src = tmp_path / "gpu_results.json"
+    src.write_text(json.dumps(runs))
+    table = study.report([src])
+    row = next(line for line in table.splitlines() if line.startswith("| net-gpu "))
+    assert "| 1 of 5 |" in row
+    assert "| 0.750 ± 0.000 |" in row  # accuracy of the kept fold alone
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["training"]["net-gpu"]["left_out"] == [0]
+    assert [r["fold"] for r in out["runs"]] == [1]
+    assert out["training"]["net-gpu"]["folds"][1]["median_epoch_s"] == pytest.approx(0.2)
