@@ -45,7 +45,10 @@ class DigitizeConfig:
         from the printed length of a row, which shows 10 s on every standard
         layout (about 250 mm at 25 mm/s, 500 mm at 50 mm/s); 25 when unsure.
         A sheet that prints only 5 s per row at 50 mm/s is read as 10 s at
-        25 mm/s: set the speed for such sheets.
+        25 mm/s: set the speed for such sheets; with a given speed, a row whose
+        length is 5 s at that speed is read as 5 s
+        (:func:`~ecgdigitize.layout.row_duration`), and the signal's last 5 s
+        are NaN.
     gain_mm_per_mv : float or None, default None
         Amplitude scale (5, 10 or 20 mm/mV). ``None``: from the height of the
         1 mV calibration pulse when one is found, else 10.

@@ -29,6 +29,11 @@ __all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_pa
 
 _SMALL_SIDE_PX = 900  # working size of the quick ink-based estimates
 _WAVE_ASYMMETRY = 0.5   # (ink above - below the baselines) / both, needed to call a sheet turned
+#: Ink (at half the paper level) under this fraction of the image is sparse for a sheet
+#: (traces cover 2-9 %); when it is also under :data:`_LIGHT_PEN_SHARE` of the ink at 0.7
+#: of the paper level, the traces are a light pen's and the looser mask is used.
+_SPARSE_INK = 0.015
+_LIGHT_PEN_SHARE = 0.3
 _MIN_ROTATION_DEG = 0.02  # smaller skews (under 1 px across a sheet) are not worth resampling
 
 
@@ -164,7 +169,12 @@ def detect_page_orientation(rgb: np.ndarray, grid: GridSpec | None = None) -> in
         skew = _rotation_from_ink(small)
     if abs(skew) > _MIN_ROTATION_DEG:
         small = _rotate(small, skew, None)[0]
-    ink = ink_mask(small, threshold=0.5).astype(np.uint8)  # thin pulse strokes, shrunk
+    ink = ink_mask(small, threshold=0.5)  # thin pulse strokes, shrunk
+    if ink.mean() < _SPARSE_INK:  # a light pen? its strokes lie above this threshold
+        light = ink_mask(small, threshold=0.7)
+        if ink.sum() < _LIGHT_PEN_SHARE * light.sum():
+            ink = light
+    ink = ink.astype(np.uint8)
     h, w = ink.shape
     if max(h, w) >= 1.15 * min(h, w):  # paper sheets are landscape: the aspect ratio decides
         on_side = h > w

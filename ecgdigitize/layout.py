@@ -50,13 +50,13 @@ from ._layout_rows import (
     _select_rows,
 )
 from .config import KNOWN_SPEEDS_MM_PER_S
-from .errors import ConfigurationError, NoTracesFoundError
+from .errors import ConfigurationError, LayoutNotFoundError, NoTracesFoundError
 from .grid import GridSpec, ink_mask
 from .result import DigitizedECG, Panel
 from .synth.layouts import DEFAULT_RHYTHM_LEADS, layout_cells, layout_grid
 
 __all__ = ["LAYOUT_SHAPES", "Layout", "PulseInfo", "crop_panels", "detect_speed", "find_layout",
-           "panel_cells"]
+           "panel_cells", "row_duration"]
 
 #: Layout name -> (grid rows, grid columns, default rhythm leads), derived from the
 #: project's one layout table (:data:`ecgdigitize.synth.layouts.DEFAULT_RHYTHM_LEADS`).
@@ -66,6 +66,10 @@ LAYOUT_SHAPES: dict[str, tuple[int, int, tuple[str, ...]]] = {
 _DURATION_S = 10.0
 #: Without a grid, a measured row length within this fraction of the scale's sets the time axis.
 _RULER_TOLERANCE = 0.02
+#: (ink, loose ink) thresholds, fractions of the paper level: the first pair reads every
+#: usual pen; the second is tried only when the first finds no layout (a light or broken
+#: pen whose grey strokes leave too little ink along the rows).
+_INK_THRESHOLDS = ((0.4, 0.5), (0.6, 0.7))
 
 
 @dataclass(frozen=True)
@@ -204,27 +208,37 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
         raise NoTracesFoundError("the sheet holds almost no dark ink (blank page?)")
     ppm_x, ppm_y = grid.px_per_mm_x, grid.px_per_mm_y
     box = _grid_box(img, ink, grid)
-    rows = _find_rows(ink, box, ppm_y)
-    # faint or blurred thin strokes (pulses, separators): a looser ink threshold
-    loose = ink_mask(img, threshold=0.5)
     speeds = (speed_mm_per_s,) * 2 if speed_mm_per_s else KNOWN_SPEEDS_MM_PER_S
-    pulses = _find_pulses(loose, 255 - _brightest(img), rows, ppm_x, ppm_y,
-                          (min(speeds), max(speeds)), gain_mm_per_mv)
-    rows = _merge_rows_sharing_pulse(
-        [_Row(r.y if p is None else p.baseline_y_px, r.strength, r.coverage, p)
-         for r, p in zip(rows, pulses, strict=True)], [r.y for r in rows])
     n_want = None if layout is None else LAYOUT_SHAPES[layout][0] + len(LAYOUT_SHAPES[layout][2])
-    rows = _select_rows(rows, n_want)
+    for k, (threshold, loose_threshold) in enumerate(_INK_THRESHOLDS):
+        if k:  # a light or broken pen: look again with looser thresholds
+            ink = ink_mask(img, threshold=threshold)
+        rows = _find_rows(ink, box, ppm_y)
+        # faint or blurred thin strokes (pulses, separators): a looser ink threshold
+        loose = ink_mask(img, threshold=loose_threshold)
+        pulses = _find_pulses(loose, 255 - _brightest(img), rows, ppm_x, ppm_y,
+                              (min(speeds), max(speeds)), gain_mm_per_mv)
+        rows = _merge_rows_sharing_pulse(
+            [_Row(r.y if p is None else p.baseline_y_px, r.strength, r.coverage, p)
+             for r, p in zip(rows, pulses, strict=True)], [r.y for r in rows])
+        try:
+            rows = _select_rows(rows, n_want)
+            break
+        except LayoutNotFoundError:
+            if k == len(_INK_THRESHOLDS) - 1:
+                raise
     pulses = [r.pulse for r in rows]
     baselines = [r.y for r in rows]
     x_start = _trace_start(ink, rows, pulses, box, ppm_x)
     measured = _row_length_px(ink, baselines, x_start, ppm_x)
     speed = speed_mm_per_s or detect_speed(measured / ppm_x)
-    row_len = _DURATION_S * speed * ppm_x
+    # a given speed may come with 5 s rows (50 mm/s on letter or A4 paper)
+    duration = row_duration(measured / ppm_x, speed) if speed_mm_per_s else _DURATION_S
+    row_len = duration * speed * ppm_x
     if (grid.source != "grid" and any(p is not None for p in pulses)
             and abs(measured / row_len - 1) < _RULER_TOLERANCE):
-        # no grid to measure with: the printed 10 s are the better ruler, when the pulses
-        # mark where they start
+        # no grid to measure with: the printed row is the better ruler, when the pulses
+        # mark where it starts
         row_len = measured
     name = layout or _name_layout(loose, rows, x_start, row_len, ppm_x, ppm_y,
                                   _rhythm_pairs(lead_order, rhythm_leads))
@@ -234,15 +248,16 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
                                                n_cols, ppm_x, ppm_y)
     if rhythm_leads is None and name == "3x4+1":
         rhythm_leads = (_read_rhythm_label(ink, baselines[-1], x_start, ppm_x, ppm_y),)
-    cells = panel_cells(name, lead_order=lead_order, rhythm_leads=rhythm_leads)
-    panels = _panels(cells, baselines, x_start, row_len, img.shape[0])
+    cells = panel_cells(name, lead_order=lead_order, rhythm_leads=rhythm_leads,
+                        duration_s=duration)
+    panels = _panels(cells, baselines, x_start, row_len / duration, img.shape[0])
     found = tuple(PulseInfo((float(p.box_px[0]), float(p.box_px[1]), float(p.box_px[2]),
                              float(p.box_px[3])), p.height_px, p.baseline_y_px, i)
                   for i, p in enumerate(pulses) if p is not None)
     coverage = float(np.mean([r.coverage for r in rows]))
     confidence = float(np.clip(coverage, 0, 1) * (0.6 + 0.4 * len(found) / len(rows)))
     return Layout(name, panels, box, found, tuple(float(b) for b in baselines), confidence,
-                  row_len / _DURATION_S, float(speed))
+                  row_len / duration, float(speed))
 
 # --- paper speed -----------------------------------------------------------------
 def detect_speed(row_length_mm: float, *, duration_s: float = _DURATION_S) -> float:
@@ -279,9 +294,39 @@ def detect_speed(row_length_mm: float, *, duration_s: float = _DURATION_S) -> fl
     return float(min(KNOWN_SPEEDS_MM_PER_S, key=lambda v: abs(np.log(per_s / v))))
 
 
+def row_duration(row_length_mm: float, speed_mm_per_s: float) -> float:
+    """Time shown per printed row (s) at a known paper speed: 10 s, or 5 s.
+
+    Sheets printed at 50 mm/s on letter or A4 paper often show 5 s per row
+    (about 250 mm), not 10 s. The row is taken as 5 s when its length is
+    within 15 % of 5 s at ``speed_mm_per_s``; otherwise 10 s.
+
+    Parameters
+    ----------
+    row_length_mm : float
+        Printed length of the trace rows, mm of paper.
+    speed_mm_per_s : float
+        Paper speed, mm/s.
+
+    Returns
+    -------
+    float
+        5.0 or 10.0.
+
+    Examples
+    --------
+    >>> row_duration(248.0, 50.0), row_duration(248.0, 25.0), row_duration(497.0, 50.0)
+    (5.0, 10.0, 10.0)
+    """
+    short = _DURATION_S / 2
+    if row_length_mm > 0 and abs(np.log(row_length_mm / (short * speed_mm_per_s))) < 0.15:
+        return short
+    return _DURATION_S
+
+
 # --- panels --------------------------------------------------------------------
 def panel_cells(layout: str, *, lead_order: Sequence[str] | None = None,
-                rhythm_leads: Sequence[str] | None = None
+                rhythm_leads: Sequence[str] | None = None, duration_s: float = _DURATION_S
                 ) -> tuple[tuple[str, int, int, float, float, bool], ...]:
     """Lead, row, column and time window of every printed segment of a layout.
 
@@ -293,6 +338,8 @@ def panel_cells(layout: str, *, lead_order: Sequence[str] | None = None,
         The 12 leads filled column by column (default standard order).
     rhythm_leads : sequence of str, optional
         Leads of the rhythm strips (default from :data:`LAYOUT_SHAPES`).
+    duration_s : float, default 10
+        Time shown per row, s (see :func:`row_duration`).
 
     Returns
     -------
@@ -313,7 +360,7 @@ def panel_cells(layout: str, *, lead_order: Sequence[str] | None = None,
     if layout not in LAYOUT_SHAPES:
         raise ConfigurationError(f"layout must be one of {sorted(LAYOUT_SHAPES)}; got {layout!r}")
     cells = layout_cells(layout, lead_order=lead_order, rhythm_leads=rhythm_leads,
-                         duration_s=_DURATION_S)
+                         duration_s=duration_s)
     return tuple((c.lead, c.row, c.col, c.t0_s, c.t1_s, c.is_rhythm) for c in cells)
 
 
@@ -331,12 +378,11 @@ def _rhythm_pairs(lead_order: Sequence[str] | None, rhythm_leads: Sequence[str] 
 
 
 def _panels(cells: Sequence[tuple[str, int, int, float, float, bool]], baselines: Sequence[float],
-            x0: float, row_len: float, height: int) -> tuple[Panel, ...]:
+            x0: float, px_per_s: float, height: int) -> tuple[Panel, ...]:
     b = np.asarray(baselines, dtype=float)
     pitch = float(np.median(np.diff(b))) if len(b) > 1 else 0.25 * height
     edges = np.concatenate([[b[0] - 0.55 * pitch], (b[:-1] + b[1:]) / 2, [b[-1] + 0.45 * pitch]])
     edges = np.clip(edges, 0, height - 1)
-    px_per_s = row_len / _DURATION_S
     return tuple(Panel(lead, (x0 + t0 * px_per_s, float(edges[row]), x0 + t1 * px_per_s,
                               float(edges[row + 1])), t0, t1, float(b[row]), row, col, rhythm)
                  for lead, row, col, t0, t1, rhythm in cells)

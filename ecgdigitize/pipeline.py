@@ -31,7 +31,7 @@ from .errors import ConfigurationError, NoGridFoundError, NoTracesFoundError
 from .io import ImageSource, load_image
 from .record import STANDARD_LEADS
 from .result import Calibration, DigitizedECG, Panel
-from .traces import TraceSet, drop_labels, extract_traces, ink_darkness, ink_mask
+from .traces import TraceSet, drop_labels, extract_traces, ink_darkness, ink_level, ink_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     from .grid import GridSpec
@@ -47,6 +47,12 @@ TRACE_PX_PER_MM = 10.0
 #: Columns skipped at the start and end of a panel that borders another one,
 #: mm (separator ticks and the neighbour's first stroke sit there).
 EDGE_SKIP_MM = 0.3
+#: When a third or more of the leads are lost at the usual ink contrast (0.7 of the
+#: darkest ink), they are traced again down to this contrast (a light or worn pen whose
+#: grey strokes are far lighter than the labels and pulses), but never below
+#: :data:`_GRID_MARGIN` times the darkness of the grid or other faint marks.
+LIGHT_PEN_CONTRAST = 0.45
+_GRID_MARGIN = 1.25
 
 
 class DigitizationWarning(UserWarning):
@@ -270,12 +276,23 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
         work = [replace(p, box_px=_scaled_box(p.box_px, 1.0 / f),
                         baseline_y_px=(p.baseline_y_px + 0.5) / f - 0.5) for p in panels]
     darkness = ink_darkness(small, px_per_mm=ppm / f)
-    mask = ink_mask(small, px_per_mm=ppm / f, darkness=darkness)
-    if cfg.drop_labels:
-        mask = drop_labels(mask, work, px_per_mm=ppm / f)
     skip = EDGE_SKIP_MM * calibration.px_per_mm_x / f
-    traces = extract_traces(mask, work, config=cfg, darkness=darkness,
-                            x_ranges_px=[_x_range(p, work, skip) for p in work])
+    x_ranges = [_x_range(p, work, skip) for p in work]
+
+    def trace_at(contrast: float) -> TraceSet:
+        mask = ink_mask(small, px_per_mm=ppm / f, darkness=darkness, contrast=contrast)
+        if cfg.drop_labels:
+            mask = drop_labels(mask, work, px_per_mm=ppm / f)
+        return extract_traces(mask, work, config=cfg, darkness=darkness, x_ranges_px=x_ranges)
+
+    traces = trace_at(0.7)
+    kept = sum(t.quality >= cfg.min_quality for t in traces)
+    if 3 * (len(traces) - kept) >= len(traces):
+        lighter = _light_pen_contrast(darkness)
+        if lighter < 0.7:
+            retry = trace_at(lighter)
+            if sum(t.quality >= cfg.min_quality for t in retry) > kept:
+                traces = retry
     if f == 1.0:
         return traces
 
@@ -287,6 +304,19 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
                                   width_px=t.width_px * f, panel=p)
                           for t, p in zip(traces, panels, strict=True)),
                     traces.line_width_px * f)
+
+
+def _light_pen_contrast(darkness: np.ndarray) -> float:
+    """Lowest ink contrast that stays clear of the grid: :data:`LIGHT_PEN_CONTRAST`, or
+    :data:`_GRID_MARGIN` x the 80th percentile darkness of the non-paper pixels (mostly
+    grid lines and dots on a gridded sheet), over the darkest ink."""
+    top = float(ink_level(darkness))
+    sample = darkness[::2, ::2]
+    marks = sample[sample > 16]
+    if top <= 0 or marks.size == 0:
+        return 1.0
+    floor = _GRID_MARGIN * float(np.percentile(marks, 80))
+    return max(LIGHT_PEN_CONTRAST, floor / top)
 
 
 def _scaled_box(box: tuple[float, float, float, float], s: float

@@ -178,6 +178,21 @@ def test_digitize_detects_50_mm_per_s(sim_record) -> None:
     assert forced.calibration.speed_mm_per_s == 25.0
 
 
+def test_given_speed_reads_a_sheet_that_prints_5_s_per_row(sim_record) -> None:
+    # A 50 mm/s sheet on letter paper shows 5 s per row. Geometrically it is a 25 mm/s
+    # render read at 50 mm/s: each 3x4 lead holds 1.25 s and the rhythm strip 5 s of
+    # the truth played twice as fast.
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100))
+    res = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(speed_mm_per_s=50.0))
+    assert res.layout == "3x4+1" and res.calibration.speed_mm_per_s == 50.0
+    assert (res.lead_info["aVR"]["t0_s"], res.lead_info["V6"]["t1_s"]) == (1.25, 5.0)
+    assert min(res.quality.values()) > 0.9
+    read = res.signal[:, 1]
+    assert np.isfinite(read[:2400]).all() and np.isnan(read[2600:]).all()
+    truth = sheet.truth.reference.signal[::2, 1][:2400]
+    assert np.corrcoef(read[:2400], truth)[0, 1] > 0.98
+
+
 @pytest.mark.parametrize("layout", ["3x4+1", "6x2"])
 def test_gridless_sheet_takes_its_time_axis_from_the_printed_row(sim_record, layout) -> None:
     # no grid: the pulse gives the scale to about 1 %, the printed 10 s row to about 0.2 %
@@ -201,3 +216,20 @@ def test_carried_grid_follows_the_transform() -> None:
     turn = np.array([[0.0, -1.0, 999.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # a quarter turn
     g = _carried_grid(grid, turn, (1000, 800, 3))
     assert (g.px_per_mm_x, g.px_per_mm_y) == pytest.approx((6.0, 8.0))
+
+
+@pytest.mark.parametrize("grey", [120, 140])
+@pytest.mark.parametrize("logo", [False, True])
+def test_light_grey_pen_is_read(sim_record, grey: int, logo: bool) -> None:
+    # A worn or light pen: its strokes are lighter than half the paper level, so the
+    # layout and orientation look again with a looser ink threshold; with a black logo
+    # on the sheet the darkest ink is not the pen's, and the traces are looked for again
+    # at a lower contrast.
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100, trace_colour=(grey,) * 3))
+    img = sheet.image.copy()
+    if logo:
+        img[20:60, 850:1050] = 0
+    res = ecgdigitize.digitize(img)
+    assert res.layout == "3x4+1" and res.extras["orientation_deg"] == 0
+    assert min(res.quality.values()) > 0.8
+    assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 15.0
