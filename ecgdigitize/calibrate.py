@@ -220,14 +220,17 @@ def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: fl
 
 
 def match_rhythm_leads(traces: Sequence[Trace], calibration: Calibration, *, fs: float,
-                       min_corr: float = 0.9, margin: float = 0.1
+                       min_corr: float = 0.9, margin: float = 0.1, max_nrmse: float = 0.3
                        ) -> tuple[list[Trace], list[str]]:
     """Check the lead of every rhythm strip against the grid panels.
 
     A rhythm strip repeats one lead over the full record, so over each grid
     panel's window it must match that lead's panel. When another lead
     matches clearly better (correlation at least ``min_corr`` and ``margin``
-    above the printed label's), the strip is relabelled.
+    above the printed label's) and in amplitude too (RMS difference at most
+    ``max_nrmse`` of the panel's RMS), the strip is relabelled. Correlation
+    alone is not enough: over 2.5 s it is dominated by when the beats fall,
+    so two different leads with upright QRS complexes often reach 0.9.
 
     Parameters
     ----------
@@ -239,6 +242,12 @@ def match_rhythm_leads(traces: Sequence[Trace], calibration: Calibration, *, fs:
         Sampling rate used for the comparison, Hz.
     min_corr, margin : float
         Acceptance thresholds (Pearson correlation).
+    max_nrmse : float, default 0.3
+        Largest RMS difference between the strip and the other lead's panel
+        (each less its median), as a fraction of the panel's RMS. On the
+        reference sheets the strips rightly relabelled (a III label not
+        read) gave 0.04-0.22; wrong relabels on the stress matrix's
+        renders 0.35-1.9 (one 0.14).
 
     Returns
     -------
@@ -255,6 +264,7 @@ def match_rhythm_leads(traces: Sequence[Trace], calibration: Calibration, *, fs:
     from dataclasses import replace
 
     grid = [t for t in traces if not t.panel.is_rhythm]
+    by_lead = {g.lead: g for g in grid}
     samples = {id(t): trace_to_samples(t, calibration, fs) for t in traces}
     out, notes = [], []
     for tr in traces:
@@ -265,7 +275,8 @@ def match_rhythm_leads(traces: Sequence[Trace], calibration: Calibration, *, fs:
         corr = {g.lead: _corr(r_idx, r_mv, *samples[id(g)]) for g in grid}
         best = max(corr, key=lambda k: corr[k])
         own = corr.get(tr.lead, -1.0)
-        if best != tr.lead and corr[best] >= min_corr and corr[best] - own >= margin:
+        if (best != tr.lead and corr[best] >= min_corr and corr[best] - own >= margin
+                and _nrmse(r_idx, r_mv, *samples[id(by_lead[best])]) <= max_nrmse):
             notes.append(f"rhythm strip labelled {tr.lead} matches lead {best} "
                          f"(r = {corr[best]:.2f} vs {own:.2f}); relabelled {best}")
             tr = replace(tr, lead=best, panel=replace(tr.panel, lead=best))
@@ -281,3 +292,17 @@ def _corr(ia: np.ndarray, a: np.ndarray, ib: np.ndarray, b: np.ndarray) -> float
     if ok.sum() < 10 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
         return -1.0
     return float(np.corrcoef(x[ok], y[ok])[0, 1])
+
+
+def _nrmse(ia: np.ndarray, a: np.ndarray, ib: np.ndarray, b: np.ndarray) -> float:
+    """RMS of ``a - b`` (each less its median) over their common finite samples, over the RMS
+    of ``b`` less its median: about 0 for two drawings of the same lead, about 1 or more for
+    two different leads however well their beats line up."""
+    _, ka, kb = np.intersect1d(ia, ib, return_indices=True)
+    x, y = a[ka], b[kb]
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 10:
+        return float("inf")
+    x, y = x[ok] - np.median(x[ok]), y[ok] - np.median(y[ok])
+    scale = float(np.sqrt(np.mean(y ** 2)))
+    return float(np.sqrt(np.mean((x - y) ** 2)) / scale) if scale > 0 else float("inf")

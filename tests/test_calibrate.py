@@ -128,3 +128,24 @@ def test_rhythm_strip_is_relabelled_when_it_matches_another_lead() -> None:
     panels[2] = make_trace("II", 0.0, 10.0, func=lead_ii, base=800, rhythm=True)
     out, notes = match_rhythm_leads(panels, CAL, fs=FS)
     assert out[2].lead == "II" and notes == []
+
+
+def test_rhythm_strip_is_not_relabelled_by_beat_timing_alone() -> None:
+    # Two leads whose beats fall at the same times correlate highly over a panel
+    # (r = 1 here), but a rhythm strip of II is not a drawing of a lead twice as tall.
+    def lead_ii(t):
+        return sine(t)
+
+    def lead_v3(t):
+        return 2.0 * sine(t)
+
+    panels = [make_trace("II", 0.0, 2.5, func=lambda t: -0.4 * np.cos(2 * np.pi * 0.7 * t)),
+              make_trace("V3", 5.0, 7.5, func=lead_v3, base=600),
+              make_trace("II", 0.0, 10.0, func=lead_ii, base=800, rhythm=True)]
+    out, notes = match_rhythm_leads(panels, CAL, fs=FS)
+    assert out[2].lead == "II" and notes == []
+    # the same strip drawn at V3's amplitude is V3's
+    panels[2] = make_trace("II", 0.0, 10.0, func=lead_v3, base=800, rhythm=True)
+    out, notes = match_rhythm_leads(panels, CAL, fs=FS)
+    assert out[2].lead == "V3" and len(notes) == 1
+
