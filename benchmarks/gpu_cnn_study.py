@@ -434,7 +434,48 @@ def report(sources: list[Path]) -> str:
     RESULTS.write_text(json.dumps(out, indent=1))
     table = write_report(feature_row(), runs=runs)
     RESULTS.with_suffix(".md").write_text(table)
+    plot_curves(merged, FIGURE)
     return table
+
+
+FIGURE = ROOT / "docs" / "img" / "cnn_gpu_curves.png"
+#: Configs drawn by :func:`plot_curves` (those of the table's headline rows).
+CURVES = ("efficientnet_v2_b0-gpu", "efficientnet_v2_b0-leaky-gpu", "mobilenet_v2-gpu")
+
+
+def plot_curves(merged: dict[str, Any], path: Path) -> Path | None:
+    """Training and validation loss per fold of the :data:`CURVES` configs (one panel each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in CURVES if n in merged]
+    if not names:
+        return None
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), sharey=True)
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+        for f in merged[name]["folds"]:
+            h = f["history"]
+            if len(h["loss"]) < MIN_EPOCHS_IF_CUT:
+                continue
+            epochs = np.arange(1, len(h["loss"]) + 1)
+            line, = ax.plot(epochs, h["loss"], lw=0.8, alpha=0.6)
+            ax.plot(epochs, h["val_loss"], lw=1.4, color=line.get_color(),
+                    label=f"fold {f['fold'] + 1}")
+            best = int(h["best_epoch"][0])
+            ax.plot(best + 1, h["val_loss"][best], "o", ms=4, color=line.get_color())
+        ax.set_title(name.replace("-gpu", ""), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_yscale("log")
+        ax.legend(fontsize=6, loc="upper right")
+    np.atleast_1d(axes)[0].set_ylabel("loss (thin: training, thick: validation)")
+    fig.suptitle("H100, Keras 3 on JAX: dots mark the restored best epoch", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:

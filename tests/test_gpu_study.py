@@ -24,7 +24,7 @@ def test_pad_to_gives_whole_batches_and_keeps_every_item(n: int, multiple: int) 
 
 
 def _fold(k: int, epochs: int, cut: bool, test: list[int], proba: list[list[float]]) -> dict:
-    hist = {"loss": [1.0] * epochs, "accuracy": [0.5] * epochs,
+    hist = {"loss": [1.0] * epochs, "val_loss": [1.2] * epochs, "accuracy": [0.5] * epochs,
             "epoch_time_s": [60.0] + [0.2] * (epochs - 1), "best_epoch": [epochs - 1],
             "stopped_by_deadline": [float(cut)]}
     return {"fold": k, "n_train_contents": 10, "n_val_contents": 2, "train_time_s": 61.0,
@@ -41,6 +41,7 @@ def test_report_scores_per_file_and_leaves_out_folds_cut_while_compiling(tmp_pat
         "labels": labels, "class_names": ["mi", "abnormal", "normal", "history"]}))
     monkeypatch.setattr(study, "ARRAYS", arrays)
     monkeypatch.setattr(study, "RESULTS", tmp_path / "out.json")
+    monkeypatch.setattr(study, "FIGURE", tmp_path / "curves.png")
     eye = np.eye(4).tolist()
     wrong = [eye[1], eye[1], eye[2], eye[3]]  # files 4-7: 3 of 4 right
     runs = {"runs": {"net-gpu": {
@@ -58,3 +59,12 @@ def test_report_scores_per_file_and_leaves_out_folds_cut_while_compiling(tmp_pat
     assert out["training"]["net-gpu"]["left_out"] == [0]
     assert [r["fold"] for r in out["runs"]] == [1]
     assert out["training"]["net-gpu"]["folds"][1]["median_epoch_s"] == pytest.approx(0.2)
+
+
+def test_curves_figure_draws_the_kept_folds(tmp_path) -> None:
+    merged = {"efficientnet_v2_b0-gpu": {"folds": [_fold(0, 1, True, [0], [[1, 0, 0, 0]]),
+                                                   _fold(1, 30, False, [1], [[0, 1, 0, 0]])]}}
+    out = study.plot_curves(merged, tmp_path / "c.png")
+    assert out is not None and out.stat().st_size > 5000
+    assert study.plot_curves({"other": merged["efficientnet_v2_b0-gpu"]}, tmp_path / "d.png") is None
+
