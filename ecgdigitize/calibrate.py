@@ -284,25 +284,30 @@ def match_rhythm_leads(traces: Sequence[Trace], calibration: Calibration, *, fs:
     return out, notes
 
 
-def _corr(ia: np.ndarray, a: np.ndarray, ib: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two sampled signals over their common finite samples."""
+def _common(ia: np.ndarray, a: np.ndarray, ib: np.ndarray, b: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Values of two sampled signals at their common sample indices where both are finite."""
     _, ka, kb = np.intersect1d(ia, ib, return_indices=True)
     x, y = a[ka], b[kb]
     ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 10 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+    return x[ok], y[ok]
+
+
+def _corr(ia: np.ndarray, a: np.ndarray, ib: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two sampled signals over their common finite samples."""
+    x, y = _common(ia, a, ib, b)
+    if x.size < 10 or np.std(x) == 0 or np.std(y) == 0:
         return -1.0
-    return float(np.corrcoef(x[ok], y[ok])[0, 1])
+    return float(np.corrcoef(x, y)[0, 1])
 
 
 def _nrmse(ia: np.ndarray, a: np.ndarray, ib: np.ndarray, b: np.ndarray) -> float:
     """RMS of ``a - b`` (each less its median) over their common finite samples, over the RMS
     of ``b`` less its median: about 0 for two drawings of the same lead, about 1 or more for
     two different leads however well their beats line up."""
-    _, ka, kb = np.intersect1d(ia, ib, return_indices=True)
-    x, y = a[ka], b[kb]
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 10:
+    x, y = _common(ia, a, ib, b)
+    if x.size < 10:
         return float("inf")
-    x, y = x[ok] - np.median(x[ok]), y[ok] - np.median(y[ok])
+    x, y = x - np.median(x), y - np.median(y)
     scale = float(np.sqrt(np.mean(y ** 2)))
     return float(np.sqrt(np.mean((x - y) ** 2)) / scale) if scale > 0 else float("inf")
