@@ -9,7 +9,7 @@ no TensorFlow. Three steps:
    resize it once, exactly as :class:`ecgclassify.cnn.CNNPredictor` does
    (:func:`ecgclassify.imagedata.prepare_batch`), and store the arrays and the fold
    indices (:func:`ecgclassify.splits.grouped_stratified_kfold`, seed 0: the folds of
-   the CPU and feature tables) in ``data/gpu/`` (git-ignored, ~13 MiB)::
+   the CPU and feature tables) in ``data/gpu/`` (git-ignored, ~17 MiB)::
 
        .venv/bin/python -m benchmarks.gpu_cnn_study prepare
 
@@ -277,6 +277,7 @@ def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) ->
     trainer = _Trainer(keras, p, hw, 4, SEED)
     record: dict[str, Any] = {
         "model": name, "protocol": protocol, "params": p, "backend": keras.backend.backend(),
+        "versions": _versions(),
         "device": _device_name(), "build_s": time.perf_counter() - t_build, "folds": []}
     folds = ([[list(range(len(labels))), []]] if protocol == "all"
              else meta["folds"][protocol])
@@ -330,6 +331,19 @@ def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) ->
               f"(best {hist['best_epoch'][0] + 1}), {train_s:.0f} s, "
               f"{rec['train_images_per_s']:.0f} img/s"
               f"{' DEADLINE' if hist['stopped_by_deadline'][0] else ''}", flush=True)
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the packages the run used (for the report)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("keras", "jax", "jaxlib", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
 
 
 def _device_name() -> str:
@@ -395,6 +409,7 @@ def report(sources: list[Path]) -> str:
     training: dict[str, Any] = {}
     for name, rec in merged.items():
         info: dict[str, Any] = {"device": rec["device"], "backend": rec["backend"],
+                                "versions": rec.get("versions"),
                                 "protocol": rec["protocol"], "params": rec["params"],
                                 "build_s": rec["build_s"], "folds": [], "left_out": []}
         training[name] = info
@@ -432,8 +447,8 @@ def report(sources: list[Path]) -> str:
                          "test_index": te.tolist(), "report": rep.to_dict()})
     out = {"generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
            "sources": [str(s) for s in sources],
-           "machine": "lent GPU machine (NVIDIA H100 80GB HBM3), Keras 3.15.1 on JAX 0.11.2, "
-                      "the configs of one run all at once",
+           "machine": "lent GPU machine (NVIDIA H100 80GB HBM3), Keras 3.15.1 (carried wheel) on "
+                      "the image's JAX, the configs of one run all at once",
            "min_epochs_if_cut": MIN_EPOCHS_IF_CUT, "runs": runs, "training": training}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1))

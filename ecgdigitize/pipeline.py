@@ -31,7 +31,15 @@ from .errors import ConfigurationError, NoGridFoundError, NoTracesFoundError
 from .io import ImageSource, load_image
 from .record import STANDARD_LEADS
 from .result import Calibration, DigitizedECG, Panel
-from .traces import TraceSet, drop_labels, extract_traces, ink_darkness, ink_level, ink_mask
+from .traces import (
+    INK_CONTRAST,
+    TraceSet,
+    drop_labels,
+    extract_traces,
+    ink_darkness,
+    ink_level,
+    ink_mask,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .grid import GridSpec
@@ -47,8 +55,8 @@ TRACE_PX_PER_MM = 10.0
 #: Columns skipped at the start and end of a panel that borders another one,
 #: mm (separator ticks and the neighbour's first stroke sit there).
 EDGE_SKIP_MM = 0.3
-#: When a third or more of the leads are lost at the usual ink contrast (0.7 of the
-#: darkest ink), they are traced again down to this contrast (a light or worn pen whose
+#: When a third or more of the leads are lost at the usual ink contrast
+#: (:data:`~ecgdigitize.traces.INK_CONTRAST` of the darkest ink), they are traced again down to this contrast (a light or worn pen whose
 #: grey strokes are far lighter than the labels and pulses), but never below
 #: :data:`_GRID_MARGIN` times the darkness of the grid or other faint marks.
 LIGHT_PEN_CONTRAST = 0.45
@@ -285,11 +293,11 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
             mask = drop_labels(mask, work, px_per_mm=ppm / f)
         return extract_traces(mask, work, config=cfg, darkness=darkness, x_ranges_px=x_ranges)
 
-    traces = trace_at(0.7)
+    traces = trace_at(INK_CONTRAST)
     kept = sum(t.quality >= cfg.min_quality for t in traces)
     if 3 * (len(traces) - kept) >= len(traces):
         lighter = _light_pen_contrast(darkness)
-        if lighter < 0.7:
+        if lighter < INK_CONTRAST:
             retry = trace_at(lighter)
             if sum(t.quality >= cfg.min_quality for t in retry) > kept:
                 traces = retry
@@ -357,7 +365,7 @@ def _calibration(grid: GridSpec, layout: Layout, cfg: DigitizeConfig) -> Calibra
     speed = cfg.speed_mm_per_s or layout.speed_mm_per_s
     ppm_x, ppm_y = grid.px_per_mm_x, grid.px_per_mm_y
     if grid.source != "grid" and layout.px_per_s > 0:
-        # no grid: the time axis comes from the printed row (10 s), which the layout measured
+        # no grid: the time axis comes from the printed row, which the layout measured
         ppm_x = layout.px_per_s / speed
         if grid.source == "page":  # nor a pulse: the paper is taken as square
             ppm_y = ppm_x * grid.px_per_mm_y / grid.px_per_mm_x

@@ -43,6 +43,8 @@ __all__ = ["Trace", "TraceSet", "drop_labels", "extract_trace", "extract_traces"
 MAX_STROKE_MM = 45.0
 #: Components whose bounding box is smaller than this on both sides are specks, mm.
 SPECK_MM = 0.6
+#: A pixel is trace ink when its darkness exceeds this fraction of the darkest ink's.
+INK_CONTRAST = 0.7
 #: Horizontal runs of ink longer than this, and at most RULE_THICK_MM thick, are grid rules, mm.
 RULE_MM = 60.0
 RULE_THICK_MM = 0.3
@@ -193,7 +195,7 @@ def ink_level(darkness: np.ndarray) -> int:
     return int(np.searchsorted(np.cumsum(hist), 0.998 * hist.sum()))
 
 
-def ink_mask(rgb: np.ndarray, *, px_per_mm: float, contrast: float = 0.7,
+def ink_mask(rgb: np.ndarray, *, px_per_mm: float, contrast: float = INK_CONTRAST,
              darkness: np.ndarray | None = None) -> np.ndarray:
     """Mark the pixels of trace ink.
 
