@@ -49,32 +49,35 @@ def _first_run_start(cols: np.ndarray, *, skip_short: bool, ppm_x: float) -> flo
 
 
 def _snap_to_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float,
-                        n_cols: int, ppm_x: float, ppm_y: float) -> tuple[float, float]:
+                        n_cols: int, ppm_x: float, ppm_y: float,
+                        dark: np.ndarray | None = None) -> tuple[float, float]:
     """Refine the start (and length) of the rows with the printed column separators.
 
     Full-height separator lines at ``x0 + k * row_len / n_cols`` give
     ``x = a + b * k`` by least squares: ``a`` is the start and ``n_cols * b``
     the printed row length, which may differ slightly from ``10 s x speed x
     grid px/mm`` on some machines. Short ticks across the baselines can be
-    mistaken for QRS strokes (which fall at the same x in every row), so they
-    only move the start, by the median of their votes, and by at most 1.5 mm.
+    mistaken for QRS strokes, so they only move the start, by at most 1.5 mm,
+    to where most columns agree: the three leads of a column are printed at
+    the same time, so their QRS strokes fall at one x, but the ticks of every
+    column share one offset from the start (see :func:`_consensus_start`).
+    With ``dark`` (ink darkness, 0-255) each bar's centre is refined to a
+    fraction of a pixel (see :func:`_bar_centre`).
     """
-    full = _full_separators(ink, rows, x0, row_len, n_cols, ppm_x)
+    full = _full_separators(ink, rows, x0, row_len, n_cols, ppm_x, dark)
     if len(full) >= 2:
         ks = sorted(full)
         b, a = np.polyfit(ks, [full[k] for k in ks], 1)
         if abs(b * n_cols / row_len - 1) < 0.03:
             return float(a), float(b * n_cols)
-    votes = []
-    for r in rows:
-        for k in range(1, n_cols):
-            x = _separator_x(ink, r.y, x0 + k * row_len / n_cols, ppm_x, ppm_y, search_mm=1.5)
-            if x is not None:
-                votes.append(x - k * row_len / n_cols)
-    if len(votes) >= max(2, 0.4 * len(rows) * (n_cols - 1)):
-        start = float(np.median(votes))
-        if abs(start - x0) < 1.5 * ppm_x:
-            return start, row_len
+    votes = {(i, k): [x - k * row_len / n_cols
+                      for x, _ in _separator_candidates(ink, r.y, x0 + k * row_len / n_cols,
+                                                        ppm_x, ppm_y, search_mm=1.5, dark=dark)]
+             for i, r in enumerate(rows) for k in range(1, n_cols)}
+    start = _consensus_start(votes, x0, tol_px=0.3 * ppm_x,
+                             min_votes=max(2, 0.4 * len(rows) * (n_cols - 1)))
+    if start is not None and abs(start - x0) < 1.5 * ppm_x:
+        return start, row_len
     return x0, row_len
 
 
@@ -147,7 +150,7 @@ def _centre_line(ink: np.ndarray, y: float, baselines: Sequence[float]) -> np.nd
 
 
 def _full_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: float, n_cols: int,
-                     ppm_x: float) -> dict[int, float]:
+                     ppm_x: float, dark: np.ndarray | None = None) -> dict[int, float]:
     """Column boundaries drawn as lines over the whole height of the grid rows."""
     if len(rows) < 2:
         return {}
@@ -162,32 +165,143 @@ def _full_separators(ink: np.ndarray, rows: list[_Row], x0: float, row_len: floa
         runs = _longest_runs(win)
         on = np.flatnonzero(runs >= 0.9 * win.shape[0])
         if 0 < len(on) <= max(3, 0.6 * ppm_x):
-            out[k] = lo + float(on.mean())
+            out[k] = lo + (float(on.mean()) if dark is None
+                           else _bar_centre(dark[y0:y1 + 1, lo:lo + win.shape[1]], on))
     return out
 
 
+def _consensus_start(votes: dict[tuple[int, int], list[float]], x0: float, *, tol_px: float,
+                     min_votes: float) -> float | None:
+    """The start most (row, column) separator windows agree on, px (None if too few).
+
+    Parameters
+    ----------
+    votes : dict of (int, int) to list of float
+        For each (row, column boundary ``k``) window, the starts its bar
+        candidates imply (bar x less ``k`` column widths), px.
+    x0 : float
+        The start found from the first trace ink, px (ties go to the nearest).
+    tol_px : float
+        Votes within this of a hypothesis support it, px.
+    min_votes : float
+        Fewest supporting windows to accept.
+
+    Returns
+    -------
+    float or None
+        Median of the supporting votes (one per window, the nearest). A
+        hypothesis backed by more column boundaries wins over one backed by
+        more windows: the QRS strokes of one column agree across its rows,
+        the ticks agree across columns.
+
+    Examples
+    --------
+    Three QRS strokes of the last column against two ticks:
+
+    >>> votes = {(0, 1): [100.1], (0, 2): [100.0], (0, 3): [112.2],
+    ...          (1, 3): [111.9], (2, 3): [112.1]}
+    >>> _consensus_start(votes, 103.0, tol_px=2.0, min_votes=2)
+    100.05
+    """
+    best: tuple[tuple[int, int, float], list[float]] | None = None
+    for h in sorted({v for vs in votes.values() for v in vs}):
+        support = {key: min(vs, key=lambda v: abs(v - h)) for key, vs in votes.items()
+                   if vs and min(abs(v - h) for v in vs) <= tol_px}
+        score = (len({k for _, k in support}), len(support), -abs(h - x0))
+        if best is None or score > best[0]:
+            best = (score, list(support.values()))
+    if best is None or best[0][1] < min_votes:
+        return None
+    return float(np.median(best[1]))
+
+
 def _separator_x(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float,
-                 search_mm: float = 1.5) -> float | None:
-    """Centre of a straight vertical bar (at least 4.5 mm of ink) crossing row ``y`` near ``x``."""
+                 search_mm: float = 1.5, dark: np.ndarray | None = None) -> float | None:
+    """Centre of a straight vertical bar (at least 4.5 mm of ink) crossing row ``y`` near ``x``.
+
+    The centre is that of the bar's ink columns, or with ``dark`` (ink
+    darkness, 0-255, same shape as ``ink``) their darkness-weighted centre.
+    Of several bars, the tallest, then the nearest to ``x``.
+    """
+    found = _separator_candidates(ink, y, x, ppm_x, ppm_y, search_mm=search_mm, dark=dark)
+    return max(found, key=lambda c: c[1])[0] if found else None
+
+
+def _separator_candidates(ink: np.ndarray, y: float, x: float, ppm_x: float, ppm_y: float,
+                          search_mm: float = 1.5, dark: np.ndarray | None = None
+                          ) -> list[tuple[float, float]]:
+    """Every straight vertical bar (at least 4.5 mm of ink) crossing row ``y`` near ``x``.
+
+    Returns ``(centre_x, score)`` pairs, px; the score is the bar's height in
+    mm less half its distance from ``x`` in mm.
+    """
     yi, xi = round(y), round(x)
     half = round(6 * ppm_y)
     lo = max(xi - round(search_mm * ppm_x), 0)
     hi = min(xi + round(search_mm * ppm_x) + 1, ink.shape[1])
-    win = ink[max(yi - half, 0):yi + half + 1, lo:hi]
+    rows = slice(max(yi - half, 0), yi + half + 1)
+    win = ink[rows, lo:hi]
     if win.size == 0:
-        return None
+        return []
     win = cv2.morphologyEx(win.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 1), np.uint8)) > 0
     runs = _longest_runs(win)
-    if runs.max() < 4.5 * ppm_y:
-        return None
     on = np.flatnonzero(runs >= 4.5 * ppm_y)
-    # a thin (straight, not slanted) bar: the longest, then the nearest to the expected place
-    groups = np.split(on, np.flatnonzero(np.diff(on) > 1) + 1)
-    thin = [g for g in groups if len(g) <= max(3, 0.6 * ppm_x)]
-    if not thin:
-        return None
-    best = max(thin, key=lambda g: runs[g].max() / ppm_y - 0.5 * abs(lo + g.mean() - x) / ppm_x)
-    return lo + float(best.mean())
+    # thin (straight, not slanted) bars
+    groups = np.split(on, np.flatnonzero(np.diff(on) > 1) + 1) if len(on) else []
+    out = []
+    for g in groups:
+        if len(g) > max(3, 0.6 * ppm_x):
+            continue
+        score = runs[g].max() / ppm_y - 0.5 * abs(lo + g.mean() - x) / ppm_x
+        if dark is None:
+            out.append((lo + float(g.mean()), score))
+            continue
+        on_bar = win[:, g].any(axis=1)
+        # rows where nothing else is inked beside the bar (no label, no crossing trace)
+        side = np.r_[max(g[0] - 3, 0):max(g[0] - 1, 0), g[-1] + 2:g[-1] + 4]
+        alone = on_bar & ~win[:, side[side < win.shape[1]]].any(axis=1)
+        out.append((lo + _bar_centre(dark[rows, lo:hi][alone if alone.sum() >= 3 else on_bar], g),
+                    score))
+    return out
+
+
+def _bar_centre(dark: np.ndarray, cols: np.ndarray) -> float:
+    """Sub-pixel x of a vertical bar: the darkness-weighted centre of its columns.
+
+    Parameters
+    ----------
+    dark : ndarray of shape (h, w)
+        Ink darkness (0-255) of the rows the bar crosses.
+    cols : ndarray of int
+        The bar's ink columns in ``dark`` (contiguous).
+
+    Returns
+    -------
+    float
+        Centre, px from the first column of ``dark``. Each column's darkness
+        is its median over the rows (a trace crossing the bar does not move
+        it), less the lowest column within 2 px of the bar (the paper).
+        The centre is taken over the bar's columns and one more on each side,
+        so anti-aliased edge columns weigh in by how much of them is inked,
+        and a grid line 2 px away does not.
+
+    Examples
+    --------
+    >>> dark = np.tile(np.array([0, 0, 60, 255, 255, 0, 30], float), (9, 1))
+    >>> round(_bar_centre(dark, np.array([3, 4])), 3)
+    3.342
+    """
+    lo, hi = max(int(cols[0]) - 2, 0), min(int(cols[-1]) + 3, dark.shape[1])
+    if dark.shape[0] == 0:
+        return float(cols.mean())
+    prof = np.median(dark[:, lo:hi], axis=0).astype(np.float64)
+    prof -= prof.min()
+    inner = np.zeros(prof.size, dtype=bool)
+    inner[max(int(cols[0]) - 1 - lo, 0):int(cols[-1]) + 2 - lo] = True
+    prof[~inner] = 0.0
+    if prof.sum() <= 0:
+        return float(cols.mean())
+    return lo + float((prof * np.arange(prof.size)).sum() / prof.sum())
 
 
 def _longest_runs(win: np.ndarray) -> np.ndarray:

@@ -208,6 +208,7 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
         raise NoTracesFoundError("the sheet holds almost no dark ink (blank page?)")
     ppm_x, ppm_y = grid.px_per_mm_x, grid.px_per_mm_y
     box = _grid_box(img, ink, grid)
+    dark = 255 - _brightest(img)
     speeds = (speed_mm_per_s,) * 2 if speed_mm_per_s else KNOWN_SPEEDS_MM_PER_S
     n_want = None if layout is None else LAYOUT_SHAPES[layout][0] + len(LAYOUT_SHAPES[layout][2])
     for k, (threshold, loose_threshold) in enumerate(_INK_THRESHOLDS):
@@ -216,7 +217,7 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
         rows = _find_rows(ink, box, ppm_y)
         # faint or blurred thin strokes (pulses, separators): a looser ink threshold
         loose = ink_mask(img, threshold=loose_threshold)
-        pulses = _find_pulses(loose, 255 - _brightest(img), rows, ppm_x, ppm_y,
+        pulses = _find_pulses(loose, dark, rows, ppm_x, ppm_y,
                               (min(speeds), max(speeds)), gain_mm_per_mv)
         rows = _merge_rows_sharing_pulse(
             [_Row(r.y if p is None else p.baseline_y_px, r.strength, r.coverage, p)
@@ -245,7 +246,7 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
     n_grid_rows, n_cols, _ = LAYOUT_SHAPES[name]
     if n_cols > 1:
         x_start, row_len = _snap_to_separators(loose, rows[:n_grid_rows], x_start, row_len,
-                                               n_cols, ppm_x, ppm_y)
+                                               n_cols, ppm_x, ppm_y, dark)
     if rhythm_leads is None and name == "3x4+1":
         rhythm_leads = (_read_rhythm_label(ink, baselines[-1], x_start, ppm_x, ppm_y),)
     cells = panel_cells(name, lead_order=lead_order, rhythm_leads=rhythm_leads,

@@ -20,7 +20,7 @@ from ecgdigitize.synth import (
     simulate_record,
 )
 from ecgdigitize.synth.__main__ import main as synth_main
-from ecgdigitize.synth.draw import line_profile
+from ecgdigitize.synth.draw import line_profile, text_mask
 
 FAST = SheetStyle(dpi=100)
 EXPECTED_PANELS = {"3x4": 12, "3x4+1": 13, "3x4+3": 15, "6x2": 12, "12x1": 12}
@@ -146,6 +146,18 @@ def test_grid_period_matches_px_per_mm(sim_record: ECGRecord) -> None:
     band = (freqs > 1 / 20) & (freqs < 1 / 3)
     period = 1 / freqs[band][np.argmax(spectrum[band])]
     assert period == pytest.approx(style.px_per_mm, rel=0.02)
+
+
+@pytest.mark.parametrize("x", [20.0, 20.3, 20.5, 20.85])
+def test_ruled_lines_are_drawn_where_they_are(x: float) -> None:
+    # separators are rulers for the digitizer's time axis: their centre must be exact
+    m = text_mask((40, 60), [], lines=[(x, 2.0, x, 25.0, 2.36), (5.0, x + 10, 55.0, x + 10, 2.36)])
+    cols = m[10].astype(float)        # across the vertical line only
+    rows = m[:, 45].astype(float)     # across the horizontal line only
+    # (a box-sampled line of non-integer width has its pixel centroid within 0.05 px)
+    assert (cols * np.arange(60)).sum() / cols.sum() == pytest.approx(x, abs=0.05)
+    assert (rows * np.arange(40)).sum() / rows.sum() == pytest.approx(x + 10, abs=0.05)
+    assert cols.sum() == pytest.approx(2.36, abs=0.01)
 
 
 def test_line_profile_conserves_width() -> None:
