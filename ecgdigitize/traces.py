@@ -250,8 +250,11 @@ def drop_labels(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
 
     The zone spans ``(left, right, above, below)`` mm around the panel start
     and baseline. A blob inside it that touches none of its sides is text
-    (the trace runs on through the zone's sides); text that touches the
-    trace is kept.
+    (the trace runs on through the zone's sides). The free labels tell where
+    the text line lies; on that line, glyphs that a QRS stroke crosses or
+    touches are then cut from the stroke and removed too (see
+    :func:`_drop_touching_labels`). Glyphs that a wave runs through from one
+    end of the label to the other are kept.
 
     Parameters
     ----------
@@ -284,6 +287,7 @@ def drop_labels(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
     out = mask.copy()
     h, w = mask.shape
     left, right, above, below = (v * px_per_mm for v in zone_mm)
+    found: list[tuple[float, float, float, float]] = []  # free labels, px from start/baseline
     for p in panels:
         x0 = max(0, int(p.box_px[0] - left))
         x1 = min(w, int(p.box_px[0] + right))
@@ -295,12 +299,109 @@ def drop_labels(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
         n, labels, stats, _ = cv2.connectedComponentsWithStats(zone.view(np.uint8),
                                                                connectivity=8)
         sx, sy = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        inner = ((sx > 0) & (sy > 0) & (sx + stats[:, cv2.CC_STAT_WIDTH] < x1 - x0)
-                 & (sy + stats[:, cv2.CC_STAT_HEIGHT] < y1 - y0))
+        sw, sh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+        inner = (sx > 0) & (sy > 0) & (sx + sw < x1 - x0) & (sy + sh < y1 - y0)
         inner[0] = False
         if n > 1 and inner.any():
             zone[inner[labels]] = False
+            big = inner & (sh >= 1.5 * px_per_mm)  # glyphs, not specks
+            if big.any():
+                ox, oy = x0 - p.box_px[0], y0 - p.baseline_y_px
+                found.append((ox + float(sx[big].min()), oy + float(sy[big].min()),
+                              ox + float((sx + sw)[big].max()), oy + float((sy + sh)[big].max())))
+    if found:
+        f = np.asarray(found)  # free glyphs: the label starts at the leftmost
+        box = np.array([f[:, 0].min(), np.median(f[:, 1]), f[:, 2].max(), np.median(f[:, 3])])
+        _drop_touching_labels(out, panels, box, px_per_mm)
     return out
+
+
+def _drop_touching_labels(mask: np.ndarray, panels: Sequence[Panel], box: np.ndarray,
+                          px_per_mm: float) -> None:
+    """Remove label glyphs that touch the trace, in place, knowing where labels print.
+
+    ``box`` is the label's ``(left, top, right, bottom)`` relative to a
+    panel's start and baseline, px, measured on the labels that stood free.
+    The glyphs of every panel sit on that text line. A trace crosses it as
+    steep strokes (a QRS) entering from above or below: each is followed row
+    by row from outside the line, its run never wider than where it entered
+    (so a glyph it touches comes apart from it). What is left on the line and
+    reaches neither end of the label's box is glyphs; a wave that runs through
+    the text from one end to the other keeps the glyphs it touches.
+    """
+    h, w = mask.shape
+    left, top, right, bottom = (float(v) for v in box)
+    pad = max(2, round(0.25 * px_per_mm))
+    pen = max(3, round(0.5 * px_per_mm))
+    for p in panels:
+        x0 = max(0, int(np.floor(p.box_px[0] + left)) - pad)
+        x1 = min(w, int(np.ceil(p.box_px[0] + right)) + 2 * pad)
+        y0 = int(np.floor(p.baseline_y_px + top)) - pad
+        y1 = int(np.floor(p.baseline_y_px + bottom)) + 1   # below the text's last row
+        if x1 - x0 < 3 or y1 - y0 < 3 or y0 < 1 or y1 + 2 >= h:
+            continue
+        region = mask[y0:y1 + 2, x0:x1]       # the line and two rows under it
+        strokes = (_follow_strokes(region, mask[y0 - 1, x0:x1], pen)
+                   | _follow_strokes(region[::-1], mask[y1 + 2, x0:x1], pen)[::-1])
+        line = mask[y0:y1, x0:x1]
+        rest = line & ~strokes[: y1 - y0]
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(rest.view(np.uint8),
+                                                               connectivity=8)
+        sx = stats[:, cv2.CC_STAT_LEFT]
+        glyph = (sx > 0) & (sx + stats[:, cv2.CC_STAT_WIDTH] < x1 - x0)
+        glyph[0] = False
+        if n > 1 and glyph.any():
+            line[glyph[labels]] = False
+
+
+def _follow_strokes(band: np.ndarray, seed: np.ndarray, max_width: int) -> np.ndarray:
+    """Ink of ``band`` on the steep strokes that enter it from the row ``seed`` above it.
+
+    Every run of ``seed`` at most ``max_width`` px wide starts a stroke. Row by
+    row, a stroke takes the ink within a pixel of its last run, cut to the
+    width it entered with around that run's centre (where a glyph merges with
+    it); it ends where it finds no ink.
+
+    Examples
+    --------
+    >>> band = np.zeros((6, 12), bool)
+    >>> band[:, 3:5] = True            # a stroke
+    >>> band[2, 4:10] = True           # a glyph's bar touching it
+    >>> kept = _follow_strokes(band, band[0], 3)
+    >>> kept[2].nonzero()[0].tolist(), int(kept.sum())
+    ([3, 4], 12)
+    """
+    h, w = band.shape
+    kept = np.zeros_like(band)
+    # (first, last, width): a stroke keeps the width it enters with
+    strokes = [(a, b, b - a + 1) for a, b in _runs_of(seed) if b - a < max_width]
+    for r in range(h):
+        row, nxt = band[r], []
+        for a, b, width in strokes:
+            lo, hi = max(a - 1, 0), min(b + 2, w)
+            cols = np.flatnonzero(row[lo:hi]) + lo
+            if cols.size == 0:
+                continue
+            a2, b2 = int(cols[0]), int(cols[-1])
+            if b2 - a2 >= width:
+                c = round((a + b) / 2 - (width - 1) / 2)
+                a2, b2 = max(a2, c), min(b2, c + width - 1)
+            kept[r, a2:b2 + 1] = row[a2:b2 + 1]
+            nxt.append((a2, b2, width))
+        if not nxt:
+            break
+        strokes = sorted(set(nxt))
+    return kept
+
+
+def _runs_of(row: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, last)`` index of every run of True in a 1-D array."""
+    idx = np.flatnonzero(row)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    return list(zip(idx[np.r_[0, breaks + 1]].tolist(), idx[np.r_[breaks, idx.size - 1]].tolist(),
+                    strict=True))
 
 
 def _drop_specks(mask: np.ndarray, size_px: int) -> np.ndarray:

@@ -145,6 +145,26 @@ def test_drop_labels_removes_free_standing_text_only() -> None:
     assert m[90:110, 30:33].all()                 # the input is not modified
 
 
+def test_drop_labels_cuts_glyphs_from_a_qrs_stroke_that_crosses_them() -> None:
+    # two panels in a row at 4 px/mm; the first label ("II") stands free and tells
+    # where the text line is; the second ("I") is crossed by a QRS stroke, with a
+    # bar of a glyph joined to the stroke
+    m = np.zeros((160, 420), bool)
+    m[100:102, :] = True                          # trace
+    m[80:95, 14:17] = m[80:95, 19:22] = True      # free "II" of panel A
+    m[80:95, 214:217] = True                      # "I" of panel B ...
+    m[86:88, 216:225] = True                      # ... and a bar through the stroke
+    m[30:101, 220:222] = True                     # QRS stroke from far above
+    panels = [Panel("II", (10, 40, 210, 160), 0.0, 1.0, 100.0, 0, 0),
+              Panel("I", (210, 40, 410, 160), 1.0, 2.0, 100.0, 0, 1)]
+    out = drop_labels(m, panels, px_per_mm=4.0)
+    assert not out[80:95, 14:22].any()            # the free label
+    assert not out[80:95, 214:217].any()          # the crossed glyph ...
+    assert not out[86:88, 216:220].any() and not out[86:88, 222:225].any()   # ... its bar
+    assert out[30:101, 220:222].all()             # the stroke stays whole
+    assert out[100:102, :].all()
+
+
 def test_merged_strokes_below_a_sharp_apex_are_both_read() -> None:
     # an anti-aliased 80 px R wave only 8 px wide at its foot: near the apex the
     # up- and down-strokes merge into one horizontal run, which must still give
