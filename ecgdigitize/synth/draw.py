@@ -230,7 +230,7 @@ def text_mask(shape: tuple[int, int],
 
     Examples
     --------
-    >>> m = text_mask((30, 80), [("II", 5.0, 25.0, 20.0, "ls")], lines=[(0, 2, 79, 2, 1)])
+    >>> m = text_mask((30, 80), [("II", 5.0, 25.0, 20.0, "ls")], lines=[(-0.5, 2, 79.5, 2, 1)])
     >>> bool(m[2].min() > 0.9), bool(m[5:26, :30].max() > 0.5)
     (True, True)
     """
