@@ -25,7 +25,7 @@ from .errors import InputError, NoGridFoundError
 from .grid import GridSpec, detect_grid, find_pulse_boxes, ink_mask
 
 __all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_page_quad",
-           "rectify"]
+           "rectify", "resample_sharp"]
 
 _SMALL_SIDE_PX = 900  # working size of the quick ink-based estimates
 _WAVE_ASYMMETRY = 0.5   # (ink above - below the baselines) / both, needed to call a sheet turned
@@ -359,6 +359,40 @@ def rectify(rgb: np.ndarray, *, rotation_deg: float | None = None, quad: np.ndar
         transform = h_rot @ transform
     return Rectified(img, transform, float(rotation_deg), int(orientation) % 360,
                      None if quad is None else np.asarray(quad, dtype=float))
+
+
+def resample_sharp(rgb: np.ndarray, rect: Rectified) -> np.ndarray:
+    """The working image of ``rect`` resampled once from ``rgb`` with bicubic interpolation.
+
+    :func:`rectify` resamples bilinearly: detection (rows, pulses, separators,
+    the grid lattice) is tuned on that and some of its decisions are fragile
+    to the interpolation; but bilinear resampling blurs thin traces, and a
+    rotated sheet read bilinearly loses about 0.3 dB of SNR. The trace stage
+    reads this sharper copy (same geometry, same pixel grid).
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        The input image ``rect`` was made from.
+    rect : Rectified
+        Its rectification.
+
+    Returns
+    -------
+    ndarray, uint8
+        Same shape as ``rect.image``.
+
+    Examples
+    --------
+    >>> img = np.full((200, 300, 3), 250, np.uint8); img[100:102, 20:280] = 0
+    >>> rect = rectify(img, rotation_deg=3.0)
+    >>> resample_sharp(img, rect).shape == rect.image.shape
+    True
+    """
+    h, w = rect.image.shape[:2]
+    return cv2.warpPerspective(np.asarray(rgb), np.asarray(rect.transform, dtype=np.float64),
+                               (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=_paper_colour(np.asarray(rgb)))
 
 
 def _quarter_turn(k: int, w: int, h: int) -> np.ndarray:

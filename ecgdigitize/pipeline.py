@@ -123,7 +123,7 @@ def digitize(image: ImageSource, *, fs: float | None = None,
     >>> result.layout, result.signal.shape                  # doctest: +SKIP
     ('3x4+1', (5000, 12))
     """
-    from .geometry import detect_page_orientation, find_page_quad, rectify
+    from .geometry import detect_page_orientation, find_page_quad, rectify, resample_sharp
     from .grid import detect_grid
     from .lattice import refine_by_lattice
 
@@ -151,18 +151,23 @@ def digitize(image: ImageSource, *, fs: float | None = None,
             grid = regrid
         else:
             grid = _carried_grid(grid, rect.transform, rect.image.shape)
-    lattice = None
+    lattice, unwarped = None, False
     if cfg.lattice_min_mm is not None:
         with clock.stage("geometry"):
-            image, hom, lattice = refine_by_lattice(rect.image, grid,
-                                                    min_deviation_mm=cfg.lattice_min_mm)
-        if image is not rect.image:
-            rect = replace(rect, image=image, transform=hom @ rect.transform)
+            flat, hom, lattice = refine_by_lattice(rect.image, grid,
+                                                   min_deviation_mm=cfg.lattice_min_mm)
+        if flat is not rect.image:
+            rect = replace(rect, image=flat, transform=hom @ rect.transform)
             grid = replace(grid, rotation_deg=0.0)
+            unwarped = True
     with clock.stage("layout"):
         layout = _find_layout(rect.image, grid, cfg)
     calibration = _calibration(grid, layout, cfg)
-    result = _trace_and_calibrate(rect.image, layout.panels, calibration, cfg,
+    trace_image = rect.image
+    if quad is None and not unwarped and abs(rect.rotation_deg) > 0:
+        with clock.stage("geometry"):  # a deskewed scan: the traces read a sharper copy
+            trace_image = resample_sharp(rgb, rect)
+    result = _trace_and_calibrate(trace_image, layout.panels, calibration, cfg,
                                   layout.name, name or _stem(image), clock)
     notes = list(result.warnings)
     if grid.source != "grid":

@@ -9,10 +9,12 @@ import pytest
 from ecgdigitize.errors import InputError
 from ecgdigitize.geometry import (
     Rectified,
+    _rotate,
     detect_page_orientation,
     estimate_rotation,
     find_page_quad,
     rectify,
+    resample_sharp,
 )
 from ecgdigitize.grid import detect_grid
 from ecgdigitize.synth import Degradation, SheetStyle, apply_homography, render_sheet
@@ -113,3 +115,25 @@ def test_a_shadow_across_the_sheet_is_not_a_page_edge(sim_record):
     quad = find_page_quad(photo)
     assert quad is not None and np.abs(quad - [[100, 75], [1199, 75], [1199, 924],
                                                [100, 924]]).max() < 6
+
+
+def test_the_sharp_copy_has_the_working_geometry_and_keeps_thin_lines_dark() -> None:
+    img = np.full((400, 600, 3), 250, np.uint8)
+    img[150:152, 40:560] = 0          # two thin lines, 2 px thick
+    img[260, 40:560] = 0
+    img = _rotate(img, 4.0, (250, 250, 250))[0]   # a 4 degree skew
+    rect = rectify(img, rotation_deg=4.0)
+    sharp = resample_sharp(img, rect)
+    assert sharp.shape == rect.image.shape
+    cols = slice(rect.image.shape[1] // 2 - 150, rect.image.shape[1] // 2 + 150)
+    dark_lin = np.clip(250.0 - rect.image[:, cols, 0], 0, None)
+    dark_sharp = np.clip(250.0 - sharp[:, cols, 0], 0, None)
+    line = np.argmax(dark_lin, axis=0)                  # the darker (thicker) line
+    near = np.abs(np.arange(dark_lin.shape[0])[:, None] - line) <= 4
+    rows = np.arange(dark_lin.shape[0])[:, None]
+    # the same line centres (to a tenth of a pixel) ...
+    c_lin = (dark_lin * near * rows).sum(axis=0) / (dark_lin * near).sum(axis=0)
+    c_sharp = (dark_sharp * near * rows).sum(axis=0) / (dark_sharp * near).sum(axis=0)
+    assert np.abs(c_lin - c_sharp).max() < 0.1
+    # ... and darker line cores: bilinear resampling spreads a thin line out
+    assert dark_sharp.max(axis=0).mean() > dark_lin.max(axis=0).mean() + 5

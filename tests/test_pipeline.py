@@ -60,6 +60,16 @@ def test_stage_times_and_metadata(result) -> None:
     assert result.transform.shape == (3, 3)
 
 
+def test_a_path_names_the_record_and_its_source(sheet, tmp_path) -> None:
+    # the lattice step once reused the name of the input argument for its image
+    from PIL import Image
+
+    path = tmp_path / "ward3_bed12.png"
+    Image.fromarray(np.asarray(sheet.image)).save(path)
+    res = ecgdigitize.digitize(path)
+    assert res.name == "ward3_bed12" and res.source == str(path)
+
+
 def test_digitize_is_deterministic(sheet, result) -> None:
     again = ecgdigitize.digitize(sheet.image)
     assert np.array_equal(result.signal, again.signal, equal_nan=True)
