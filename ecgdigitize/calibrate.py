@@ -6,7 +6,8 @@ A trace column at working-image ``x`` is at time
 speed_mm_per_s`` and ``px_per_mv = px_per_mm_y x gain_mm_per_mv``. The
 per-column values are linearly interpolated onto the sample instants
 ``i / fs`` of the panel's window; gaps without ink longer than ``max_gap_s``
-stay NaN.
+stay NaN; each run of samples is then smoothed by a Gaussian of
+:data:`SMOOTH_PX` pixels of the time axis (what the sheet can resolve).
 
 :func:`snap_gain` and :func:`snap_speed` turn a measured calibration pulse
 height or row width into the nearest standard scale.
@@ -17,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
-from .config import KNOWN_GAINS_MM_PER_MV, KNOWN_SPEEDS_MM_PER_S
+from .config import KNOWN_GAINS_MM_PER_MV, KNOWN_SPEEDS_MM_PER_S, SMOOTH_PX
 from .errors import ConfigurationError
 from .record import STANDARD_LEADS
 from .result import Calibration
@@ -92,7 +94,8 @@ def _snap(value: float, choices: Sequence[float]) -> float | None:
 
 
 def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
-                     max_gap_s: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+                     max_gap_s: float = 0.08, smooth_px: float = SMOOTH_PX
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Convert one panel's trace to samples in mV at ``fs``.
 
     Parameters
@@ -106,6 +109,12 @@ def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
     max_gap_s : float, default 0.08
         Runs of columns without ink longer than this stay NaN (shorter ones,
         e.g. a column separator crossing the trace, are interpolated).
+    smooth_px : float, default SMOOTH_PX
+        Reconstruction low-pass: a Gaussian of this many pixels of the time
+        axis (``smooth_px / px_per_s`` s) over each run of samples. The sheet
+        resolves nothing finer than a pixel, and the sub-pixel noise of the
+        points read from the ink turns into sample-to-sample jitter when
+        resampled to ``fs``. 0 switches it off.
 
     Returns
     -------
@@ -129,7 +138,7 @@ def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
     >>> xs = np.arange(100.0, 300.0)
     >>> tr = Trace("I", xs, np.full(200, 30.0), xs, np.full(200, 30.0), np.full(200, 3.0), 1.0, p)
     >>> idx, mv = trace_to_samples(tr, Calibration(8.0, 10.0, 25.0, 1.0), fs=100)
-    >>> idx[:3].tolist(), float(mv[50])
+    >>> idx[:3].tolist(), round(float(mv[50]), 9)
     ([0, 1, 2], 1.0)
     """
     if not (fs > 0 and calibration.px_per_s > 0 and calibration.px_per_mv > 0):
@@ -153,13 +162,32 @@ def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
     gap = np.where((pos > 0) & (pos < t_col.size), right - left, 0.0)
     outside = (t < t_col[0] - max_gap_s / 2) | (t > t_col[-1] + max_gap_s / 2)
     mv[(gap > max_gap_s) | outside] = np.nan
+    if smooth_px > 0:
+        mv = _smooth_runs(mv, smooth_px / calibration.px_per_s * fs)
     return index, mv
+
+
+def _smooth_runs(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing (``sigma`` samples) of every run of finite values of ``x``.
+
+    Examples
+    --------
+    >>> y = _smooth_runs(np.array([0.0, 0, 1, 0, 0, np.nan, 5, 5]), 1.0)
+    >>> np.round(y, 2).tolist()
+    [0.05, 0.24, 0.4, 0.24, 0.05, nan, 5.0, 5.0]
+    """
+    out = x.copy()
+    idx = np.flatnonzero(np.isfinite(x))
+    for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
+        if run.size > 1:
+            out[run] = gaussian_filter1d(x[run], sigma, mode="nearest")
+    return out
 
 
 def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: float,
                     duration_s: float = 10.0, lead_names: Sequence[str] = STANDARD_LEADS,
-                    max_gap_s: float = 0.08,
-                    min_quality: float = 0.0) -> tuple[np.ndarray, dict[str, float]]:
+                    max_gap_s: float = 0.08, min_quality: float = 0.0,
+                    smooth_px: float = SMOOTH_PX) -> tuple[np.ndarray, dict[str, float]]:
     """Put every panel's samples into one ``(n_samples, n_leads)`` signal.
 
     Rhythm strips are written first; a grid panel of the same lead fills only
@@ -181,6 +209,8 @@ def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: fl
         See :func:`trace_to_samples`.
     min_quality : float, default 0
         Panels with a lower quality score are left NaN.
+    smooth_px : float, default SMOOTH_PX
+        See :func:`trace_to_samples`.
 
     Returns
     -------
@@ -212,7 +242,8 @@ def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: fl
         quality[tr.lead] = max(quality[tr.lead], tr.quality)
         if tr.quality < min_quality:
             continue
-        idx, mv = trace_to_samples(tr, calibration, fs, max_gap_s=max_gap_s)
+        idx, mv = trace_to_samples(tr, calibration, fs, max_gap_s=max_gap_s,
+                                   smooth_px=smooth_px)
         keep = (idx >= 0) & (idx < n)
         col = signal[idx[keep], names.index(tr.lead)]
         signal[idx[keep], names.index(tr.lead)] = np.where(np.isnan(col), mv[keep], col)

@@ -257,7 +257,7 @@ def _trace_and_calibrate(rgb: np.ndarray, panels: Sequence[Panel], calibration: 
         panels = [t.panel for t in checked]
         signal, quality = assemble_signal(checked, calibration, fs=cfg.fs,
                                           duration_s=cfg.duration_s, max_gap_s=cfg.max_gap_s,
-                                          min_quality=cfg.min_quality)
+                                          min_quality=cfg.min_quality, smooth_px=cfg.smooth_px)
     notes = relabelled + _lead_warnings(quality, panels, cfg.min_quality)
     if not any(q >= cfg.min_quality for q in quality.values()):
         raise NoTracesFoundError("no ECG lead could be recovered from the sheet")
