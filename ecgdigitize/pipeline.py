@@ -164,7 +164,8 @@ def digitize(image: ImageSource, *, fs: float | None = None,
         layout = _find_layout(rect.image, grid, cfg)
     calibration = _calibration(grid, layout, cfg)
     trace_image = rect.image
-    if quad is None and not unwarped and abs(rect.rotation_deg) > 0:
+    linear = np.asarray(rect.transform)[:2, :2]
+    if quad is None and not unwarped and not np.allclose(linear, np.round(linear)):
         with clock.stage("geometry"):  # a deskewed scan: the traces read a sharper copy
             trace_image = resample_sharp(rgb, rect)
     result = _trace_and_calibrate(trace_image, layout.panels, calibration, cfg,
