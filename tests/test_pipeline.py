@@ -12,6 +12,7 @@ from ecgdigitize.errors import ConfigurationError, DigitizationError, NoTracesFo
 from ecgdigitize.metrics import score_record
 from ecgdigitize.overlay import trace_polylines
 from ecgdigitize.pipeline import DigitizationWarning, digitize_panels
+from ecgdigitize.record import ECGRecord
 from ecgdigitize.result import Calibration, DigitizedECG
 from ecgdigitize.synth import SheetStyle, render_sheet
 
@@ -243,3 +244,19 @@ def test_light_grey_pen_is_read(sim_record, grey: int, logo: bool) -> None:
     assert res.layout == "3x4+1" and res.extras["orientation_deg"] == 0
     assert min(res.quality.values()) > 0.8
     assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 15.0
+
+
+def test_a_qrs_on_a_column_boundary_is_read_from_its_first_millisecond() -> None:
+    # 1 mV upstrokes 40 ms long starting exactly where columns 2-4 start; the first
+    # columns of a panel that abuts another are skipped and held, so the skip must
+    # stay near the neighbour's pen (0.3 mm held 12 ms and missed by 0.25 mV)
+    t = np.arange(5000) / 500.0
+    sig = np.zeros_like(t)
+    for b in (2.5, 5.0, 7.5):
+        sig += np.interp(t - b, [0.0, 0.04, 0.1, 0.2], [0.0, 1.0, 1.0, 0.0], left=0.0, right=0.0)
+    record = ECGRecord(np.tile(sig[:, None], (1, 12)), fs=500.0)
+    sheet = render_sheet(record, "3x4", SheetStyle(lead_labels=False))
+    res = ecgdigitize.digitize(sheet.image)
+    for lead in ("aVR", "aVL", "V1", "V2", "V4", "V5"):
+        i0 = int(np.flatnonzero(np.isfinite(sheet.truth.reference.lead(lead)))[0])
+        assert np.abs(res.lead(lead)[i0:i0 + 10] - sig[i0:i0 + 10]).max() < 0.15
