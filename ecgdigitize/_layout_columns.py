@@ -205,8 +205,8 @@ def _consensus_start(votes: dict[tuple[int, int], list[float]], x0: float, *, to
     """
     best: tuple[tuple[int, int, float], list[float]] | None = None
     for h in sorted({v for vs in votes.values() for v in vs}):
-        support = {key: min(vs, key=lambda v: abs(v - h)) for key, vs in votes.items()
-                   if vs and min(abs(v - h) for v in vs) <= tol_px}
+        nearest = {key: min(vs, key=lambda v: abs(v - h)) for key, vs in votes.items() if vs}
+        support = {key: v for key, v in nearest.items() if abs(v - h) <= tol_px}
         score = (len({k for _, k in support}), len(support), -abs(h - x0))
         if best is None or score > best[0]:
             best = (score, list(support.values()))

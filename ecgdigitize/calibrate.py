@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from .clean import _finite_runs
 from .config import KNOWN_GAINS_MM_PER_MV, KNOWN_SPEEDS_MM_PER_S, SMOOTH_PX
 from .errors import ConfigurationError
 from .record import STANDARD_LEADS
@@ -177,10 +178,9 @@ def _smooth_runs(x: np.ndarray, sigma: float) -> np.ndarray:
     [0.05, 0.24, 0.4, 0.24, 0.05, nan, 5.0, 5.0]
     """
     out = x.copy()
-    idx = np.flatnonzero(np.isfinite(x))
-    for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
-        if run.size > 1:
-            out[run] = gaussian_filter1d(x[run], sigma, mode="nearest")
+    for start, stop in _finite_runs(x):
+        if stop - start > 1:
+            out[start:stop] = gaussian_filter1d(x[start:stop], sigma, mode="nearest")
     return out
 
 

@@ -59,8 +59,9 @@ TRACE_PX_PER_MM = 10.0
 #: mean SNR clean, 0.2 mm 21.80, 0.12 mm 21.95, 0.06 mm 21.14 and 0 mm 19.80.
 EDGE_SKIP_MM = 0.12
 #: When a third or more of the leads are lost at the usual ink contrast
-#: (:data:`~ecgdigitize.traces.INK_CONTRAST` of the darkest ink), they are traced again down to this contrast (a light or worn pen whose
-#: grey strokes are far lighter than the labels and pulses), but never below
+#: (:data:`~ecgdigitize.traces.INK_CONTRAST` of the darkest ink), they are traced again
+#: down to this contrast (a light or worn pen whose grey strokes are far lighter than the
+#: labels and pulses), but never below
 #: :data:`_GRID_MARGIN` times the darkness of the grid or other faint marks.
 LIGHT_PEN_CONTRAST = 0.45
 _GRID_MARGIN = 1.25

@@ -260,22 +260,21 @@ def _line_mask(shape: tuple[int, int],
     """
     h, w = shape
     out = np.zeros(shape, dtype=np.float32)
-    slanted = []
     for x0, y0, x1, y1, width in lines:
-        half = max(float(width), 1.0) / 2.0
+        width = max(float(width), 1.0)
+        half = width / 2.0
         if x0 == x1:
             rows, cols = _span(h, min(y0, y1), max(y0, y1)), _span(w, x0 - half, x0 + half)
         elif y0 == y1:
             rows, cols = _span(h, y0 - half, y0 + half), _span(w, min(x0, x1), max(x0, x1))
         else:
-            slanted.append((np.array([x0, x1]), np.array([y0, y1]), max(float(width), 1.0)))
+            np.maximum(out, ink_mask(shape, [(np.array([x0, x1]), np.array([y0, y1]))], width),
+                       out=out)
             continue
         r, c = np.flatnonzero(rows), np.flatnonzero(cols)
         if r.size and c.size:
             box = (slice(r[0], r[-1] + 1), slice(c[0], c[-1] + 1))
             np.maximum(out[box], np.outer(rows[box[0]], cols[box[1]]), out=out[box])
-    for xs, ys, width in slanted:
-        np.maximum(out, ink_mask(shape, [(xs, ys)], width), out=out)
     return out
 
 
