@@ -63,6 +63,32 @@ def read_columns(band: np.ndarray, path: np.ndarray, reach: int,
     return t, b, on_ink
 
 
+def line_width(t: np.ndarray, b: np.ndarray, min_flat: int = 8) -> float:
+    """Vertical thickness of the line, px: the 25th percentile of flat columns' runs.
+
+    A column is flat when its run's middle is at most 1 px from both
+    neighbours'. On a sloped stretch a run is longer than the line is thick
+    (by about the slope), so a trace that is steep almost everywhere (a tall
+    wave at high rate, a stretched time axis) would otherwise look thick;
+    with fewer than ``min_flat`` flat columns every run counts.
+
+    Examples
+    --------
+    >>> t = np.array([10.0, 10, 10, 10, 10, 10, 10, 10, 10, 20, 30, 40])
+    >>> line_width(t, t + 2, min_flat=4), line_width(t, t + 12, min_flat=40)
+    (3.0, 13.0)
+    """
+    length = b - t + 1
+    mid = (t + b) / 2
+    flat = np.zeros(t.size, dtype=bool)
+    flat[1:-1] = (np.abs(mid[1:-1] - mid[:-2]) <= 1) & (np.abs(mid[1:-1] - mid[2:]) <= 1)
+    if np.count_nonzero(flat & np.isfinite(length)) >= min_flat:
+        return float(np.nanpercentile(length[flat], 25))
+    if not np.isfinite(length).any():
+        return float("nan")
+    return float(np.nanpercentile(length, 25))
+
+
 def centreline(t: np.ndarray, b: np.ndarray, mode: str, band: np.ndarray | None = None,
                weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Polyline ``(x, y)`` (x relative to the first column) of the line centre.
@@ -83,7 +109,7 @@ def centreline(t: np.ndarray, b: np.ndarray, mode: str, band: np.ndarray | None 
     mid = (t + b) / 2
     if mode == "midpoint" or not np.isfinite(mid).any():
         return x, mid
-    width = float(np.nanpercentile(b - t + 1, 25))
+    width = line_width(t, b)
     half = 0.5 * max(width - 1, 0.0)
     inf = np.array([np.inf])
     tp, tn = np.concatenate((inf, t[:-1])), np.concatenate((t[1:], inf))
@@ -353,7 +379,7 @@ def _bridge_steep(band: np.ndarray, path: np.ndarray, on_ink: np.ndarray, t: np.
     length = b - t + 1
     if not on_ink.any():
         return
-    width = float(np.nanpercentile(length[on_ink], 25))
+    width = line_width(t, b)
     bad = ~on_ink | (length < 0.75 * width)
     miss = np.concatenate(([0], bad.astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(miss))

@@ -127,8 +127,10 @@ def _select_rows(rows: list[_Row], n_want: int | None) -> list[_Row]:
             best = _even_run_with_hole(rows, n)
         if best is not None:
             return best
-    need = f"the layout needs {n_want}" if n_want is not None else "every layout has at least 3"
-    raise LayoutNotFoundError(f"found {len(rows)} evenly spaced trace row(s); {need}")
+    need = (f"the layout needs {n_want}" if n_want is not None
+            else "every layout has 3, 4, 6 or 12")
+    raise LayoutNotFoundError(f"found {len(rows)} trace row(s) but no evenly spaced run of "
+                              f"them; {need}")
 
 
 def _row_runs(rows: list[_Row], n: int) -> list[list[_Row]]:

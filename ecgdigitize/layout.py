@@ -67,9 +67,10 @@ _DURATION_S = 10.0
 #: Without a grid, a measured row length within this fraction of the scale's sets the time axis.
 _RULER_TOLERANCE = 0.02
 #: (ink, loose ink) thresholds, fractions of the paper level: the first pair reads every
-#: usual pen; the second is tried only when the first finds no layout (a light or broken
-#: pen whose grey strokes leave too little ink along the rows).
-_INK_THRESHOLDS = ((0.4, 0.5), (0.6, 0.7))
+#: usual pen; each next one is tried only when the ones before find no layout (a light or
+#: broken pen whose grey strokes leave too little ink along the rows; the last one reads
+#: a thin pen scanned at half resolution, grey at 0.6-0.7 of the paper).
+_INK_THRESHOLDS = ((0.4, 0.5), (0.6, 0.7), (0.72, 0.8))
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,8 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
         raise ConfigurationError(f"layout must be one of {sorted(LAYOUT_SHAPES)}; got {layout!r}")
     img = np.asarray(rgb_working)
     ink = ink_mask(img)
-    if ink.sum() < 0.0005 * ink.size:
+    if (ink.sum() < 0.0005 * ink.size
+            and ink_mask(img, threshold=_INK_THRESHOLDS[-1][0]).sum() < 0.0005 * ink.size):
         raise NoTracesFoundError("the sheet holds almost no dark ink (blank page?)")
     ppm_x, ppm_y = grid.px_per_mm_x, grid.px_per_mm_y
     box = _grid_box(img, ink, grid)
@@ -219,6 +221,13 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
         loose = ink_mask(img, threshold=loose_threshold)
         pulses = _find_pulses(loose, dark, rows, ppm_x, ppm_y,
                               (min(speeds), max(speeds)), gain_mm_per_mv)
+        for _, looser in _INK_THRESHOLDS[k + 1:]:
+            if any(p is not None for p in pulses):
+                break
+            # a pulse's thin side strokes can break up (blur, light ink) where the
+            # traces still hold together: look for the pulses alone more loosely
+            pulses = _find_pulses(ink_mask(img, threshold=looser), dark, rows, ppm_x, ppm_y,
+                                  (min(speeds), max(speeds)), gain_mm_per_mv)
         rows = _merge_rows_sharing_pulse(
             [_Row(r.y if p is None else p.baseline_y_px, r.strength, r.coverage, p)
              for r, p in zip(rows, pulses, strict=True)], [r.y for r in rows])

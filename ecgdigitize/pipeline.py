@@ -27,7 +27,7 @@ import numpy as np
 from .calibrate import assemble_signal, match_rhythm_leads, snap_gain
 from .clean import notch_powerline, remove_baseline_wander
 from .config import DigitizeConfig
-from .errors import ConfigurationError, NoGridFoundError, NoTracesFoundError
+from .errors import ConfigurationError, LayoutNotFoundError, NoGridFoundError, NoTracesFoundError
 from .io import ImageSource, load_image
 from .record import STANDARD_LEADS
 from .result import Calibration, DigitizedECG, Panel
@@ -352,17 +352,32 @@ def _config(config: DigitizeConfig | None, fs: float | None) -> DigitizeConfig:
 
 
 def _find_layout(image: np.ndarray, grid: GridSpec, cfg: DigitizeConfig) -> Layout:
-    """Layout; with an unknown gain, pulses of 10, then 20, then 5 mm are looked for."""
+    """Layout; with an unknown gain, pulses of 10, 20 and 5 mm are looked for.
+
+    The gain whose pulses are found in the most rows wins (ties in that
+    order); the search stops at the first gain with a pulse in every row. A
+    lone pulse-like box (a square wave, a boxed label) does not outvote the
+    pulses printed at the start of each row.
+    """
     from .layout import find_layout
 
     gains = (cfg.gain_mm_per_mv,) if cfg.gain_mm_per_mv else (10.0, 20.0, 5.0)
-    found = []
+    best, error = None, None
     for gain in gains:
-        found.append(find_layout(image, grid, speed_mm_per_s=cfg.speed_mm_per_s,
-                                 gain_mm_per_mv=gain, layout=cfg.layout))
-        if found[-1].pulses:
-            return found[-1]
-    return found[0]
+        try:
+            found = find_layout(image, grid, speed_mm_per_s=cfg.speed_mm_per_s,
+                                gain_mm_per_mv=gain, layout=cfg.layout)
+        except LayoutNotFoundError as exc:  # false pulses of this size can mislead the rows
+            error = error or exc
+            continue
+        if best is None or len(found.pulses) > len(best.pulses):
+            best = found
+        if found.pulses and len(found.pulses) >= len(found.row_baselines_px):
+            break
+    if best is None:
+        assert error is not None
+        raise error
+    return best
 
 
 def _calibration(grid: GridSpec, layout: Layout, cfg: DigitizeConfig) -> Calibration:

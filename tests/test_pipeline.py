@@ -14,7 +14,7 @@ from ecgdigitize.overlay import trace_polylines
 from ecgdigitize.pipeline import DigitizationWarning, digitize_panels
 from ecgdigitize.record import ECGRecord
 from ecgdigitize.result import Calibration, DigitizedECG
-from ecgdigitize.synth import SheetStyle, render_sheet
+from ecgdigitize.synth import Degradation, SheetStyle, render_sheet
 
 matplotlib.use("Agg")
 
@@ -177,6 +177,44 @@ def test_gain_is_read_from_the_calibration_pulse(sim_record, gain: float) -> Non
     assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 10.0
     forced = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(gain_mm_per_mv=10.0))
     assert forced.calibration.gain_mm_per_mv == 10.0
+
+
+def test_faint_pulses_of_a_blue_pen_give_the_gain(sim_record) -> None:
+    # a half-resolution scan of a dark-blue pen: the pulses' thin side strokes break
+    # up at the usual ink threshold (the traces still hold together), so the pulse
+    # search alone looks again more loosely; the gain was read as the 10 mm/mV default
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=150, gain_mm_per_mv=20.0),
+                         Degradation.scan(), seed=1)
+    img = sheet.image.astype(np.float32)
+    alpha = (1 - img.max(axis=2) / 255.0)[..., None]
+    img = np.clip(img * (1 - alpha) + alpha * np.array([20, 40, 150]), 0, 255).astype(np.uint8)
+    res = ecgdigitize.digitize(img)
+    assert res.calibration.gain_mm_per_mv == 20.0
+    assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 15.0
+
+
+def test_the_gain_with_pulses_in_the_most_rows_wins(monkeypatch) -> None:
+    # a lone pulse-like box of the 10 mm size must not outvote 20 mm pulses printed
+    # at the start of every row; a size whose false pulses break the rows is skipped
+    from types import SimpleNamespace
+
+    import ecgdigitize.layout as layout_module
+    from ecgdigitize.errors import LayoutNotFoundError
+    from ecgdigitize.pipeline import _find_layout
+
+    def fake(image, grid, *, gain_mm_per_mv, **kwargs):
+        if gain_mm_per_mv == 5.0:
+            raise LayoutNotFoundError("rows broken by false pulses")
+        n = {10.0: 1, 20.0: 4}[gain_mm_per_mv]
+        return SimpleNamespace(gain=gain_mm_per_mv, pulses=(None,) * n,
+                               row_baselines_px=(1.0, 2.0, 3.0, 4.0))
+
+    monkeypatch.setattr(layout_module, "find_layout", fake)
+    assert _find_layout(None, None, DigitizeConfig()).gain == 20.0
+    monkeypatch.setattr(layout_module, "find_layout",
+                        lambda *a, **k: (_ for _ in ()).throw(LayoutNotFoundError("none")))
+    with pytest.raises(LayoutNotFoundError, match="none"):
+        _find_layout(None, None, DigitizeConfig())
 
 
 def test_digitize_detects_50_mm_per_s(sim_record) -> None:

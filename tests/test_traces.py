@@ -189,6 +189,39 @@ def test_merged_strokes_below_a_sharp_apex_are_both_read() -> None:
     assert np.median(err_up) < 0.1 and np.median(err_down) < 0.15
 
 
+def test_line_width_comes_from_flat_columns() -> None:
+    from ecgdigitize._centreline import line_width
+
+    x = np.arange(200.0)
+    mid = np.where(x < 150, 50 + 4.0 * (x % 30), 50.0)      # steep saw, then flat
+    t, b = mid - 1 - 2.0 * (x < 150), mid + 1 + 2.0 * (x < 150)
+    assert line_width(t, b) == 3.0                          # not the 7 px sloped runs
+    assert line_width(t[:150], b[:150]) == 7.0              # no flat column: every run
+    assert np.isnan(line_width(np.full(5, np.nan), np.full(5, np.nan)))
+
+
+def test_a_trace_steep_almost_everywhere_is_read_at_its_crests() -> None:
+    # a 2 Hz wave 118 px high at 197 px/s: sloped in nearly every column, so
+    # most runs are longer than the line is thick. Taking the thickness from
+    # every run made the crests read as thick flat runs (errors up to 5 px).
+    from ecgdigitize.synth.draw import ink_mask as draw_ink
+    from ecgdigitize.traces import ink_darkness
+
+    xs = np.arange(5.0, 395.0, 0.39)
+    ys = 150 - 118 * np.sin(2 * np.pi * xs / 98.4)
+    cover = draw_ink((300, 400), [(xs, ys)], 2.0)
+    img = np.repeat((255 * (1 - cover)).astype(np.uint8)[:, :, None], 3, axis=2)
+    dark = ink_darkness(img, px_per_mm=7.87)
+    p = Panel("II", (0, 0, 400, 300), 0.0, 2.0, 150.0, 0, 0)
+    tr = extract_traces(ink_mask(img, px_per_mm=7.87, darkness=dark), [p],
+                        row_pitch_px=300, darkness=dark).traces[0]
+    cols = np.arange(10.0, 390.0)
+    err = np.interp(cols, tr.x_px, tr.y_px) - np.interp(cols, xs, ys)
+    crest = np.abs(np.interp(cols, xs, ys) - 150) > 110
+    assert np.abs(err[crest]).max() < 1.5
+    assert np.sqrt(np.mean(err**2)) < 0.8
+
+
 def test_stroke_points_are_ordered_along_the_stroke() -> None:
     # a near-vertical upstroke whose row points have noisy sub-pixel x: sorted
     # by x they zig-zag in y; ordered along the stroke y falls monotonically
