@@ -64,6 +64,9 @@ EDGE_SKIP_MM = 0.12
 #: labels and pulses), but never below
 #: :data:`_GRID_MARGIN` times the darkness of the grid or other faint marks.
 LIGHT_PEN_CONTRAST = 0.45
+#: ... or when the median lead has ink under less than this fraction of its columns (a
+#: fine pen whose thin QRS strokes are lighter than its flat stretches).
+PATCHY_QUALITY = 0.9
 _GRID_MARGIN = 1.25
 
 
@@ -305,11 +308,14 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
 
     traces = trace_at(INK_CONTRAST)
     kept = sum(t.quality >= cfg.min_quality for t in traces)
-    if 3 * (len(traces) - kept) >= len(traces):
+    patchy = float(np.median([t.quality for t in traces])) < PATCHY_QUALITY
+    if 3 * (len(traces) - kept) >= len(traces) or patchy:
         lighter = _light_pen_contrast(darkness)
         if lighter < INK_CONTRAST:
             retry = trace_at(lighter)
-            if sum(t.quality >= cfg.min_quality for t in retry) > kept:
+            if (sum(t.quality >= cfg.min_quality for t in retry) > kept
+                    or (patchy and float(np.mean([t.quality for t in retry]))
+                        > float(np.mean([t.quality for t in traces])) + 0.02)):
                 traces = retry
     if f == 1.0:
         return traces

@@ -193,6 +193,22 @@ def test_faint_pulses_of_a_blue_pen_give_the_gain(sim_record) -> None:
     assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 15.0
 
 
+def test_a_fine_pen_with_faint_qrs_strokes_is_traced_again_more_lightly(sim_record) -> None:
+    # a half-resolution scan of a fine pen, strokes lightened to grey: flat stretches
+    # stay above the usual ink contrast but the thin QRS strokes fall below it, so
+    # every lead is found yet patchy (ink under ~70 % of its columns)
+    import cv2
+
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=200), Degradation.scan(), seed=1)
+    light = cv2.erode(255 - sheet.image.min(axis=2), np.ones((2, 2), np.uint8))
+    img = sheet.image.copy()
+    ink = sheet.image.max(axis=2) < 90
+    img[ink] = np.clip(255 - light[ink], 0, 255)[:, None]
+    res = ecgdigitize.digitize(img)
+    assert np.median(list(res.quality.values())) > 0.9
+    assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 12.0
+
+
 def test_the_gain_with_pulses_in_the_most_rows_wins(monkeypatch) -> None:
     # a lone pulse-like box of the 10 mm size must not outvote 20 mm pulses printed
     # at the start of every row; a size whose false pulses break the rows is skipped
