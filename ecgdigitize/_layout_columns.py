@@ -19,19 +19,29 @@ _DEFAULT_PAIRS = ((3, 0, 1), (4, 2, 0), (5, 3, 1))
 
 def _trace_start(ink: np.ndarray, rows: list[_Row], pulses: list[_Pulse | None],
                  box: tuple[float, float, float, float], ppm_x: float) -> float:
-    """x of time 0: the first trace ink after the pulses (median over the rows)."""
+    """x of time 0: the first trace ink after the pulses (median over the rows).
+
+    The pulses are printed one above the other, so a row whose pulse was not
+    found (a broken stroke) is read from the right edge of the others'.
+    """
     ys = np.array([r.y for r in rows])
     edges = np.concatenate([[ys[0] - (ys[1] - ys[0]) / 2 if len(ys) > 1 else 0],
                             (ys[:-1] + ys[1:]) / 2,
                             [ys[-1] + (ys[-1] - ys[-2]) / 2 if len(ys) > 1 else ink.shape[0]]])
+    found = [p for p in pulses if p is not None]
+    shared = int(np.median([p.box_px[2] for p in found])) + 1 if found else None
     starts = []
     for i, p in enumerate(pulses):
-        lo = p.box_px[2] + 1 if p is not None else max(int(box[0]) - 2, 0)
+        if p is not None:
+            lo = p.box_px[2] + 1
+        else:
+            lo = shared if shared is not None else max(int(box[0]) - 2, 0)
         band = ink[max(round(edges[i]), 0):max(round(edges[i + 1]), 0), lo:]
-        start = _first_run_start(np.asarray(band.any(axis=0)), skip_short=p is not None,
+        start = _first_run_start(np.asarray(band.any(axis=0)), skip_short=bool(found),
                                  ppm_x=ppm_x)
         if start is not None:
-            stroke = 2.0 if p is None else p.stroke_px
+            stroke = (p.stroke_px if p is not None
+                      else float(np.median([q.stroke_px for q in found])) if found else 2.0)
             starts.append(lo + start + (stroke - 1) / 2.0)
     return float(np.median(starts)) if starts else float(box[0])
 

@@ -291,3 +291,24 @@ def test_a_scanned_thin_pen_is_laid_out_with_the_loosest_threshold(sim_record) -
     with_pulse = [p.row for p in lay.pulses]
     assert np.abs(got - expected)[with_pulse].max() < 1.0          # px, the pulse's foot
     assert np.abs(got - expected).max() < 2 * 3.94                 # 2 mm: the ink profile
+
+
+def test_a_row_whose_pulse_was_missed_starts_after_the_others_pulses() -> None:
+    # three rows, each printing a pulse (x 10-30) then its trace from x 40; only
+    # the first row's pulse was recognised. The others must not start at their
+    # pulse's left stroke (that moved time 0 of every lead 7.5 mm early)
+    from ecgdigitize._layout_columns import _trace_start
+    from ecgdigitize._layout_rows import _Pulse
+
+    ink = np.zeros((300, 400), bool)
+    rows = []
+    for y in (50, 150, 250):
+        ink[y - 30:y + 1, 10:12] = ink[y - 30:y + 1, 29:31] = True   # sides
+        ink[y - 30:y - 28, 10:31] = True                               # top
+        ink[y - 1:y + 1, 0:11] = ink[y - 1:y + 1, 30:36] = True        # feet
+        ink[y - 1:y + 1, 40:390] = True                                # trace
+        rows.append(_Row(float(y), 1.0, 0.9))
+    pulses = [_Pulse((10, 20, 30, 50), 30.0, 50.0, 2), None, None]
+    start = _trace_start(ink, rows, pulses, (0.0, 0.0, 400.0, 300.0), ppm_x=4.0)
+    assert abs(start - 40.5) < 0.01
+    assert _trace_start(ink, rows, [None] * 3, (0.0, 0.0, 400.0, 300.0), ppm_x=4.0) < 2
