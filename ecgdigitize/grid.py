@@ -508,17 +508,22 @@ def _pulse_fallback(img: np.ndarray, config: Any) -> float | None:
     the gain (5, 10 or 20 mm/mV) that puts the page's short side nearest 213 mm (letter/A4)."""
     forced_speed = getattr(config, "speed_mm_per_s", None)
     forced_gain = getattr(config, "gain_mm_per_mv", None)
+    gains = (float(forced_gain),) if forced_gain else (10.0, 5.0, 20.0)
+    heights = []  # px of 1 mV; a wide pulse (low gain, fast paper) only fits its own shape
     for speed in (float(forced_speed),) if forced_speed else (25.0, 50.0):
-        pulse = find_pulse_scale(img, gain_mm_per_mv=float(forced_gain or 10.0),
-                                 speed_mm_per_s=speed)
-        if pulse is not None:
+        for gain in gains:
+            pulse = find_pulse_scale(img, gain_mm_per_mv=gain, speed_mm_per_s=speed)
+            if pulse is not None:
+                heights.append(gain * pulse)
+                break
+        if heights:
             break
-    if pulse is None or forced_gain:
-        return pulse
-    height_px = 10.0 * pulse  # the pulse height: 1 mV at an unknown gain
+    if not heights:
+        return None
+    if forced_gain:
+        return heights[0] / float(forced_gain)
     page_ppm = min(img.shape[:2]) / _SHORT_SIDE_MM
-    return min((height_px / g for g in (10.0, 5.0, 20.0)),
-               key=lambda ppm: abs(np.log(ppm / page_ppm)))
+    return min((heights[0] / g for g in gains), key=lambda ppm: abs(np.log(ppm / page_ppm)))
 
 
 def find_pulse_scale(rgb: np.ndarray, *, gain_mm_per_mv: float = 10.0,

@@ -197,6 +197,17 @@ def test_pulse_fallback_reads_the_gain_against_the_page_height(sim_record, gain)
     assert forced.px_per_mm_x == pytest.approx(sheet.truth.px_per_mm[0] * gain / 10, rel=0.03)
 
 
+def test_pulse_fallback_finds_a_wide_low_gain_pulse_at_50_mm_per_s(sim_record):
+    # 5 mm/mV at 50 mm/s: the pulse is twice as wide as tall, a shape the 10 mm/mV
+    # search rejects; and the render (10 s rows at 50 mm/s) is wider than any page,
+    # so the page size cannot stand in
+    sheet = render_sheet(sim_record, "3x4", SheetStyle(dpi=150, grid_colour="none",
+                                                       gain_mm_per_mv=5.0, speed_mm_per_s=50.0))
+    spec = detect_grid(sheet.image)
+    assert spec.source == "pulse"
+    assert spec.px_per_mm_x == pytest.approx(sheet.truth.px_per_mm[0], rel=0.03)
+
+
 def test_a_thumbnail_without_a_usable_grid_is_refused():
     """A 240x180 px letter-shaped image would be 0.86 px/mm: far too coarse to trace."""
     img = np.full((180, 240, 3), 255, np.uint8)
