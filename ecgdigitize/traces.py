@@ -45,6 +45,9 @@ MAX_STROKE_MM = 45.0
 SPECK_MM = 0.6
 #: A pixel is trace ink when its darkness exceeds this fraction of the darkest ink's.
 INK_CONTRAST = 0.7
+#: Paper darker than this (0-255) is taken at this level when darkness is measured
+#: relative to the paper (a black border or background around a photographed sheet).
+_MIN_PAPER = 64
 #: Horizontal runs of ink longer than this, and at most RULE_THICK_MM thick, are grid rules, mm.
 RULE_MM = 60.0
 RULE_THICK_MM = 0.3
@@ -131,12 +134,15 @@ class TraceSet:
 
 
 def ink_darkness(rgb: np.ndarray, *, px_per_mm: float) -> np.ndarray:
-    """Darkness of every pixel below the local paper, 0-255.
+    """Darkness of every pixel below the local paper, as a fraction of it, 0-255.
 
     Brightness is the mean of luminance and the largest of R, G, B: a
     coloured grid keeps one bright channel and stays light, black ink (also
     where it is blended with grid) is dark in every channel. The paper level
-    is the brightest pixel within 1.5 mm, so shading and tinted paper cancel.
+    is the brightest pixel within 1.5 mm, so shading and tinted paper cancel;
+    the darkness is ``255 (paper - brightness) / paper``, so ink in a shadow
+    (ink and paper dimmed alike) is as dark as in the light. Paper darker
+    than :data:`_MIN_PAPER` counts as that level (no division by near zero).
 
     Parameters
     ----------
@@ -155,7 +161,10 @@ def ink_darkness(rgb: np.ndarray, *, px_per_mm: float) -> np.ndarray:
     >>> img = np.full((20, 20, 3), 240, np.uint8); img[10, :] = (232, 90, 90); img[5, :] = 0
     >>> d = ink_darkness(img, px_per_mm=4.0)
     >>> int(d[5, 5]), int(d[10, 5]), int(d[0, 0])
-    (240, 58, 0)
+    (255, 62, 0)
+    >>> shaded = (img * 0.5).astype(np.uint8)   # the same sheet in a shadow
+    >>> int(ink_darkness(shaded, px_per_mm=4.0)[5, 5])
+    255
     """
     img = np.ascontiguousarray(rgb, dtype=np.uint8)
     r, g, b = cv2.split(img)
@@ -163,7 +172,9 @@ def ink_darkness(rgb: np.ndarray, *, px_per_mm: float) -> np.ndarray:
     value = cv2.addWeighted(cv2.max(cv2.max(r, g), b), 0.5, lum, 0.5, 0.0)
     k = max(3, round(1.5 * px_per_mm)) | 1
     paper = cv2.dilate(value, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    return cv2.subtract(paper, value)
+    # relative to the paper: a shadow or a light fall-off dims ink and paper alike
+    floor = np.full_like(paper, _MIN_PAPER)
+    return cv2.divide(cv2.subtract(paper, value), cv2.max(paper, floor), scale=255)
 
 
 def ink_level(darkness: np.ndarray) -> int:

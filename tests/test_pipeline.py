@@ -209,6 +209,17 @@ def test_a_fine_pen_with_faint_qrs_strokes_is_traced_again_more_lightly(sim_reco
     assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 12.0
 
 
+def test_a_sheet_half_in_shadow_is_traced_in_the_shadow_too(sheet) -> None:
+    # light falling off to 35 % towards the left edge: ink and paper dim alike, so
+    # ink darkness is measured relative to the paper (absolute darkness lost leads
+    # in the shadow: quality down to 0.76 and 12.8 dB)
+    w = sheet.image.shape[1]
+    light = np.clip(0.35 + 0.975 * np.arange(w) / w, 0.35, 1.0)
+    res = ecgdigitize.digitize((sheet.image * light[None, :, None]).astype(np.uint8))
+    assert min(res.quality.values()) > 0.9
+    assert score_record(sheet.truth.reference, res).attrs["mean_snr_db"] > 14.0
+
+
 def test_the_gain_with_pulses_in_the_most_rows_wins(monkeypatch) -> None:
     # a lone pulse-like box of the 10 mm size must not outvote 20 mm pulses printed
     # at the start of every row; a size whose false pulses break the rows is skipped
