@@ -14,7 +14,8 @@ Reported per sheet: mean SNR over the 12 leads (dB, capped as in
 ``--truth-panels`` skips grid/geometry/layout and traces the render's own
 panels (non-rotated variants only), isolating the trace and calibration stages.
 
-Run: ``python -m benchmarks.bench_digitize [--n 51] [--variants clean,degraded,dotted,grey]``
+Run: ``python -m benchmarks.bench_digitize [--n 51] [--variants clean,degraded,dotted,grey]
+[--dpi 200]``
 (about 1 s per sheet on one core); writes ``benchmarks/results/bench_digitize.json``.
 """
 
@@ -39,18 +40,19 @@ RECORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ecg-records
 STAGES = ("load", "grid", "geometry", "layout", "traces", "calibrate", "clean")
 
 
-def variant(name: str, rng: np.random.Generator) -> tuple[SheetStyle, Degradation | None]:
+def variant(name: str, rng: np.random.Generator, dpi: float = 200.0
+            ) -> tuple[SheetStyle, Degradation | None]:
     """Style and degradation of one benchmark variant."""
     if name == "clean":
-        return SheetStyle(), None
+        return SheetStyle(dpi=dpi), None
     if name == "degraded":
-        return SheetStyle(), Degradation(rotation_deg=float(rng.uniform(-5, 5)),
+        return SheetStyle(dpi=dpi), Degradation(rotation_deg=float(rng.uniform(-5, 5)),
                                          blur_sigma_px=1.0, gaussian_noise_std=0.02,
                                          jpeg_quality=70)
     if name == "dotted":
-        return SheetStyle(grid_colour="pink", grid_pattern="dotted"), None
+        return SheetStyle(dpi=dpi, grid_colour="pink", grid_pattern="dotted"), None
     if name == "grey":
-        return SheetStyle(grid_colour="grey"), None
+        return SheetStyle(dpi=dpi, grid_colour="grey"), None
     raise SystemExit(f"unknown variant {name!r}")
 
 
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truth-panels", action="store_true",
                         help="trace the render's own panels (no grid/geometry/layout)")
     parser.add_argument("--name", default=None, help="results file stem")
+    parser.add_argument("--dpi", type=float, default=200.0, help="render resolution")
     args = parser.parse_args(argv)
     if not RECORDS.is_dir():
         print(f"records not found: {RECORDS}", file=sys.stderr)
@@ -92,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(RECORDS.glob("*.hea"))[: args.n]
     table = Table(args.name or ("bench_digitize_truth_panels" if args.truth_panels
                                 else "bench_digitize"),
-                  notes="3x4+1 renders at 200 dpi of the shared records; snr_db = mean over "
+                  notes=f"3x4+1 renders at {args.dpi:g} dpi of the shared records; snr_db = mean over "
                         "12 leads (score_record), times in s")
     for name in args.variants.split(","):
         if args.truth_panels and name == "degraded":
             continue
         rng = np.random.default_rng(0)
         for path in paths:
-            style, degradation = variant(name, rng)
+            style, degradation = variant(name, rng, args.dpi)
             sheet = render_sheet(load_record(path.with_suffix("")), "3x4+1", style,
                                  degradation, seed=0)
             table.add(name, **run_one(sheet, args.truth_panels))

@@ -7,7 +7,10 @@ each of the 51 shared records once per pixel column, rounds to pixel rows,
 interpolates back to the record's rate (linear and cubic spline) and scores the
 result against the record with :func:`ecgdigitize.metrics.snr_db` (no
 alignment). It tells how much of a digitizer's shortfall is the resolution of
-the sheet itself. Writes ``docs/results/resolution_ceiling.md`` and
+the sheet itself. A second family of cases, ``200 dpi blur S px``, smooths the
+record along time by a Gaussian of ``S`` pixel columns (no sampling, no
+rounding): the SNR left by a reading whose only fault is to average the trace
+over a fraction of a pixel, as a line's width and a column's centroid do. Writes ``docs/results/resolution_ceiling.md`` and
 ``benchmarks/results/resolution_ceiling.json``.
 
 Run: ``python -m benchmarks.resolution_ceiling`` (about 30 s; needs ../shared/data).
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import CubicSpline
+from scipy.ndimage import gaussian_filter1d
 
 from benchmarks.runner import Table
 from ecgdigitize.metrics import snr_db
@@ -87,6 +91,12 @@ def main() -> int:
                                    rec.fs, max_shift_s=0.0, max_offset_mv=0.0), SNR_CAP_DB)
                         for k in range(sig.shape[1])]
                 table.add(f"{dpi} dpi {method}", snr_db=float(np.mean(snrs)))
+        px_per_sample = SPEED_MM_PER_S * 200 / 25.4 / rec.fs
+        for sigma_px in (0.25, 0.5, 0.75):
+            blurred = gaussian_filter1d(sig, sigma_px / px_per_sample, axis=0)
+            snrs = [min(snr_db(sig[:, k], blurred[:, k], rec.fs, max_shift_s=0.0,
+                               max_offset_mv=0.0), SNR_CAP_DB) for k in range(sig.shape[1])]
+            table.add(f"200 dpi blur {sigma_px:g} px", snr_db=float(np.mean(snrs)))
     table.print()
     path = table.save()
     from benchmarks.study import json_table_markdown
