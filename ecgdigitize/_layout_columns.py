@@ -30,6 +30,7 @@ def _trace_start(ink: np.ndarray, rows: list[_Row], pulses: list[_Pulse | None],
                             [ys[-1] + (ys[-1] - ys[-2]) / 2 if len(ys) > 1 else ink.shape[0]]])
     found = [p for p in pulses if p is not None]
     shared = int(np.median([p.box_px[2] for p in found])) + 1 if found else None
+    shared_stroke = float(np.median([p.stroke_px for p in found])) if found else 2.0
     starts = []
     for i, p in enumerate(pulses):
         if p is not None:
@@ -40,8 +41,7 @@ def _trace_start(ink: np.ndarray, rows: list[_Row], pulses: list[_Pulse | None],
         start = _first_run_start(np.asarray(band.any(axis=0)), skip_short=bool(found),
                                  ppm_x=ppm_x)
         if start is not None:
-            stroke = (p.stroke_px if p is not None
-                      else float(np.median([q.stroke_px for q in found])) if found else 2.0)
+            stroke = p.stroke_px if p is not None else shared_stroke
             starts.append(lo + start + (stroke - 1) / 2.0)
     return float(np.median(starts)) if starts else float(box[0])
 

@@ -504,8 +504,9 @@ def _grid_colour(rgb: np.ndarray, mask: np.ndarray) -> tuple[int, int, int] | No
 
 # --- fallbacks -------------------------------------------------------------------
 def _pulse_fallback(img: np.ndarray, config: Any) -> float | None:
-    """px/mm from the pulses, for the configured speed and gain, else for 25 or 50 mm/s and
-    the gain (5, 10 or 20 mm/mV) that puts the page's short side nearest 213 mm (letter/A4)."""
+    """px/mm from the pulses, for the configured speed and gain, else looked for in the shape
+    of each gain (10, 5, 20 mm/mV) at 25, then 50 mm/s; the height found then stands for the
+    gain that puts the page's short side nearest 213 mm (letter/A4)."""
     forced_speed = getattr(config, "speed_mm_per_s", None)
     forced_gain = getattr(config, "gain_mm_per_mv", None)
     gains = (float(forced_gain),) if forced_gain else (10.0, 5.0, 20.0)
