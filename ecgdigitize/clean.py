@@ -149,6 +149,17 @@ def _apply_to_finite_runs(
 
 def _finite_runs(x: np.ndarray) -> list[tuple[int, int]]:
     """``(start, stop)`` of each run of finite values in a 1-D array."""
-    ok = np.concatenate(([False], np.isfinite(x), [False])).astype(np.int8)
+    return _true_runs(np.isfinite(x))
+
+
+def _true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` (stop exclusive) of each run of True in a 1-D boolean array.
+
+    Examples
+    --------
+    >>> _true_runs(np.array([0, 1, 1, 0, 1], bool))
+    [(1, 3), (4, 5)]
+    """
+    ok = np.concatenate(([False], np.asarray(mask, bool), [False])).astype(np.int8)
     edges = np.flatnonzero(np.diff(ok))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from ._centreline import centreline, read_columns, run_bounds
+from .clean import _true_runs
 from .config import DigitizeConfig
 from .errors import NoTracesFoundError
 from .result import Panel
@@ -385,7 +386,7 @@ def _follow_strokes(band: np.ndarray, seed: np.ndarray, max_width: int) -> np.nd
     h, w = band.shape
     kept = np.zeros_like(band)
     # (first, last, width): a stroke keeps the width it enters with
-    strokes = [(a, b, b - a + 1) for a, b in _runs_of(seed) if b - a < max_width]
+    strokes = [(a, b - 1, b - a) for a, b in _true_runs(seed) if b - a <= max_width]
     for r in range(h):
         row, nxt = band[r], []
         for a, b, width in strokes:
@@ -403,16 +404,6 @@ def _follow_strokes(band: np.ndarray, seed: np.ndarray, max_width: int) -> np.nd
             break
         strokes = sorted(set(nxt))
     return kept
-
-
-def _runs_of(row: np.ndarray) -> list[tuple[int, int]]:
-    """``(first, last)`` index of every run of True in a 1-D array."""
-    idx = np.flatnonzero(row)
-    if idx.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) > 1)
-    return list(zip(idx[np.r_[0, breaks + 1]].tolist(), idx[np.r_[breaks, idx.size - 1]].tolist(),
-                    strict=True))
 
 
 def _drop_specks(mask: np.ndarray, size_px: int) -> np.ndarray:
