@@ -510,21 +510,17 @@ def _pulse_fallback(img: np.ndarray, config: Any) -> float | None:
     forced_speed = getattr(config, "speed_mm_per_s", None)
     forced_gain = getattr(config, "gain_mm_per_mv", None)
     gains = (float(forced_gain),) if forced_gain else (10.0, 5.0, 20.0)
-    heights = []  # px of 1 mV; a wide pulse (low gain, fast paper) only fits its own shape
-    for speed in (float(forced_speed),) if forced_speed else (25.0, 50.0):
-        for gain in gains:
-            pulse = find_pulse_scale(img, gain_mm_per_mv=gain, speed_mm_per_s=speed)
-            if pulse is not None:
-                heights.append(gain * pulse)
-                break
-        if heights:
-            break
-    if not heights:
+    speeds = (float(forced_speed),) if forced_speed else (25.0, 50.0)
+    # px of 1 mV: a wide pulse (low gain, fast paper) only fits its own shape
+    height = next((gain * ppm for speed in speeds for gain in gains
+                   if (ppm := find_pulse_scale(img, gain_mm_per_mv=gain,
+                                               speed_mm_per_s=speed)) is not None), None)
+    if height is None:
         return None
     if forced_gain:
-        return heights[0] / float(forced_gain)
+        return height / float(forced_gain)
     page_ppm = min(img.shape[:2]) / _SHORT_SIDE_MM
-    return min((heights[0] / g for g in gains), key=lambda ppm: abs(np.log(ppm / page_ppm)))
+    return min((height / g for g in gains), key=lambda ppm: abs(np.log(ppm / page_ppm)))
 
 
 def find_pulse_scale(rgb: np.ndarray, *, gain_mm_per_mv: float = 10.0,
