@@ -98,6 +98,12 @@ class DigitizeConfig:
     smooth_px : float, default SMOOTH_PX
         Reconstruction low-pass of the output, Gaussian sigma in pixels of the
         time axis (see :func:`ecgdigitize.calibrate.trace_to_samples`); 0 = off.
+    fit_ink : bool, default True
+        Refine every trace by fitting a line of the measured pen width to the
+        ink (model-based reading, module ``ecgdigitize._inkfit``): QRS strokes
+        placed more exactly in time than by the column-by-column reading alone
+        (+1.0 dB mean SNR on clean renders); about 0.15 s per 200 dpi sheet.
+        Skipped where the ink's edges are blurred wider than 2 px.
     lattice_min_mm : float or None, default 0.25
         Perspective left after the page outline (and a fold or curl of the
         page) is removed with a fit to the printed grid lattice
@@ -138,6 +144,7 @@ class DigitizeConfig:
     max_gap_s: float = 0.08
     min_quality: float = 0.35
     smooth_px: float = SMOOTH_PX
+    fit_ink: bool = True
     lattice_min_mm: float | None = 0.25
 
     def __post_init__(self) -> None:

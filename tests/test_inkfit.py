@@ -1,0 +1,107 @@
+"""Tests of ecgdigitize._inkfit: the pen profile and the model-based line fit."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from ecgdigitize._inkfit import fit_polyline, pen_profile
+from ecgdigitize.config import DigitizeConfig
+from ecgdigitize.metrics import score_record
+from ecgdigitize.result import Panel
+from ecgdigitize.synth import SheetStyle, render_sheet
+from ecgdigitize.synth.draw import ink_mask as draw_ink
+from ecgdigitize.traces import extract_traces, ink_darkness, ink_mask
+
+
+def _sheet_of(xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int], width: float = 2.0,
+              grid: bool = False) -> np.ndarray:
+    """RGB image of one black anti-aliased line (over a red 1 mm grid if asked)."""
+    cover = draw_ink(shape, [(xs, ys)], width)
+    img = np.full((*shape, 3), 255.0)
+    if grid:
+        img[::8, :] = img[:, ::8] = (232.0, 150.0, 150.0)
+    img *= 1.0 - cover[:, :, None]
+    return img.round().astype(np.uint8)
+
+
+def test_pen_profile_measures_the_drawn_pen_over_a_grid() -> None:
+    # the half width is half the ink a column of the flat line holds (the renderer's
+    # 2 px pen covers 2.9 px, its 4 px pen 5.1 px); the grid lines under it are not pen
+    xs = np.arange(2.0, 398.0, 0.39)
+    ys = 60 + 0.3 * np.sin(xs / 40)
+    radii = []
+    for width in (2.0, 4.0):
+        held = draw_ink((120, 400), [(xs, np.full(xs.size, 60.4))], width)[:, 200].sum()
+        img = _sheet_of(xs, ys, (120, 400), width=width, grid=True)
+        r, a = pen_profile(ink_darkness(img, px_per_mm=8.0) / 255.0, [(xs, ys)])
+        assert r == pytest.approx(held / 2, abs=0.2)     # the fit refines it further
+        assert 0.5 <= a <= 1.5
+        radii.append(r)
+    assert radii[1] - radii[0] > 0.9
+
+
+def test_pen_profile_needs_flat_stretches() -> None:
+    xs = np.arange(2.0, 198.0, 0.39)
+    ys = 100 + 60 * np.sin(xs / 3)                       # steep everywhere
+    cov = draw_ink((200, 200), [(xs, ys)], 2.0).astype(float)
+    assert pen_profile(cov, [(xs, ys)]) is None
+    assert pen_profile(cov, []) is None
+
+
+def test_fit_keeps_a_sharp_spike_that_the_column_reading_got_right() -> None:
+    # a 70 px R wave 9 px wide at its foot, drawn with the 2 px pen and read well
+    # row by row (RMS 0.22 px): the fit cannot place a stroke this steep better in
+    # time, and must not blunt the apex or zig-zag along the strokes
+    xs = np.arange(4.0, 236.0, 0.39)
+    ys = 100 - 70 * np.exp(-(((xs - 120) / 3.2) ** 2)) + 6 * np.exp(-(((xs - 60) / 15) ** 2))
+    img = _sheet_of(xs, ys, (160, 240))
+    dark = ink_darkness(img, px_per_mm=8.0)
+    panel = Panel("II", (0, 10, 240, 150), 0.0, 1.0, 100.0, 0, 0)
+    mask = ink_mask(img, px_per_mm=8.0, darkness=dark)
+    errors = {}
+    for fit in (False, True):
+        tr = extract_traces(mask, [panel], row_pitch_px=140, darkness=dark,
+                            config=DigitizeConfig(fit_ink=fit)).traces[0]
+        sel = (xs > 10) & (xs < 230)
+        est = np.interp(xs[sel], tr.x_px, tr.y_px)
+        errors[fit] = float(np.sqrt(np.mean((est - ys[sel]) ** 2)))
+    assert errors[False] < 0.3
+    assert errors[True] < errors[False] + 0.02
+
+
+def test_fit_polyline_keeps_gaps_and_sorted_x() -> None:
+    xs = np.arange(5.0, 195.0, 0.5)
+    ys = np.full(xs.size, 50.0)
+    ys[(xs > 90) & (xs < 110)] = np.nan                  # a gap in the reading
+    cov = draw_ink((100, 200), [(xs, ys)], 2.0).astype(float)
+    fx, fy = fit_polyline(cov, xs, ys + 0.6, 1.4)         # start 0.6 px off
+    assert np.all(np.diff(fx) >= 0)
+    gap = (fx > 91) & (fx < 109)
+    assert np.isnan(fy[gap]).all() and np.isnan(fy).sum() == 1
+    assert np.nanmax(np.abs(fy[(fx > 10) & (fx < 85)] - 50.0)) < 0.15
+
+
+def test_fit_polyline_leaves_a_line_it_cannot_explain() -> None:
+    # no ink at all near the starting line: every vertex stays where it was read
+    xs = np.arange(5.0, 95.0, 0.4)
+    _, fy = fit_polyline(np.zeros((60, 100)), xs, np.full(xs.size, 30.0), 1.4)
+    assert np.allclose(fy, 30.0)
+
+
+def test_fit_raises_the_snr_of_a_rendered_sheet(sim_record) -> None:
+    from ecgdigitize import digitize_panels
+    from ecgdigitize.result import Calibration
+
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(), seed=0)
+    t = sheet.truth
+    cal = Calibration(*t.px_per_mm, t.speed_mm_per_s, t.gain_mm_per_mv)
+    snr = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fit in (False, True):
+            res = digitize_panels(sheet.image, t.panels, cal, config=DigitizeConfig(fit_ink=fit))
+            snr[fit] = score_record(t.reference, res).attrs["mean_snr_db"]
+    assert snr[True] > snr[False] + 0.5
