@@ -47,6 +47,9 @@ MAX_STEP_PX = 1.0
 FLOOR = 0.3
 #: Largest change of the pen's half width or edge width in one step, px.
 MAX_RADIUS_STEP_PX = 0.2
+#: Stretches of ink shorter than this (px) keep their column reading: a trace broken into
+#: specks (a gridless low-resolution sheet) would cost a fit call each for nothing.
+MIN_RUN_PX = 8.0
 #: Largest total move of a vertex from the column reading, px; beyond it the reading stays.
 MAX_MOVE_PX = 3.0
 
@@ -131,6 +134,8 @@ def fit_polyline(coverage: np.ndarray, x: np.ndarray, y: np.ndarray, radius: flo
     iterations : int, default ITERATIONS
         Gauss-Newton steps.
 
+    Runs of finite ``y`` shorter than :data:`MIN_RUN_PX` are returned as given.
+
     Returns
     -------
     x, y : ndarray
@@ -154,7 +159,7 @@ def fit_polyline(coverage: np.ndarray, x: np.ndarray, y: np.ndarray, radius: flo
     xs_out, ys_out = [], []
     for start, stop in _finite_runs(y):
         run = np.arange(start, stop)
-        if run.size < 2 or x[run[-1]] - x[run[0]] < 4 * spacing:
+        if run.size < 2 or x[run[-1]] - x[run[0]] < MIN_RUN_PX:
             xs_out.append(x[run])
             ys_out.append(y[run])
         else:

@@ -84,6 +84,22 @@ def test_fit_polyline_keeps_gaps_and_sorted_x() -> None:
     assert np.nanmax(np.abs(fy[(fx > 10) & (fx < 85)] - 50.0)) < 0.15
 
 
+def test_short_stretches_keep_their_reading() -> None:
+    # a speck of a broken trace (under MIN_RUN_PX long) is not fitted, the long run is
+    from ecgdigitize._inkfit import MIN_RUN_PX
+
+    xs = np.arange(5.0, 195.0, 0.5)
+    ys = np.full(xs.size, 50.6)                      # read 0.6 px off
+    ys[(xs == 20.0) | (xs == 24.0)] = np.nan         # a 3.5 px speck between two gaps
+    cov = draw_ink((100, 200), [(xs, np.full(xs.size, 50.0))], 2.0).astype(float)
+    assert 24.0 - 20.0 < MIN_RUN_PX
+    fx, fy = fit_polyline(cov, xs, ys, 1.4)
+    speck = (fx > 20.2) & (fx < 23.8)
+    assert speck.sum() == 7 and np.allclose(fy[speck], 50.6)   # as read
+    tail = (fx > 40) & (fx < 180)
+    assert np.abs(fy[tail] - 50.0).max() < 0.15                # fitted
+
+
 def test_fit_polyline_leaves_a_line_it_cannot_explain() -> None:
     # no ink at all near the starting line: every vertex stays where it was read
     xs = np.arange(5.0, 95.0, 0.4)
