@@ -126,6 +126,9 @@ def _common_options(p: argparse.ArgumentParser) -> None:
                    help="remove baseline wander (0.5 Hz high-pass) from the output")
     p.add_argument("--notch", type=float, default=None, metavar="HZ",
                    help="notch out mains interference at HZ (50 or 60)")
+    p.add_argument("--no-ink-fit", dest="fit_ink", action="store_false",
+                   help="read each trace column by column only, without fitting a drawn line "
+                        "to the ink (about 0.15 s faster per sheet, less exact QRS)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S",
@@ -180,7 +183,7 @@ def _config(args: argparse.Namespace) -> Any:
     except ImportError:  # pragma: no cover - config.py is part of the package
         return None
     return DigitizeConfig(fs=args.fs, remove_baseline=args.clean, notch_hz=args.notch,
-                          max_pixels=args.max_pixels)
+                          max_pixels=args.max_pixels, fit_ink=args.fit_ink)
 
 
 def _show_progress(args: argparse.Namespace) -> bool:

@@ -75,6 +75,18 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--retry-failed" in out and "--overlay" in out and "dask://HOST:PORT" in out
 
 
+def test_options_reach_the_digitizer_config() -> None:
+    from ecgdigitize.cli import _config, build_parser
+
+    for cmd in (["digitize", "a.png"], ["batch", "scans"]):
+        base = _config(build_parser().parse_args([*cmd, "-o", "out"]))
+        assert base.fit_ink and not base.remove_baseline and base.notch_hz is None
+        cfg = _config(build_parser().parse_args(
+            [*cmd, "-o", "out", "--no-ink-fit", "--clean", "--notch", "50", "--fs", "250"]))
+        assert (cfg.fit_ink, cfg.remove_baseline, cfg.notch_hz, cfg.fs) == (False, True, 50.0,
+                                                                           250.0)
+
+
 def test_module_and_console_script_run() -> None:
     res = _cli("--version")
     assert (res.returncode, res.stdout.strip()) == (0, f"ecgdigitize {__version__}")
