@@ -83,17 +83,16 @@ def pen_profile(coverage: np.ndarray, lines: Sequence[tuple[np.ndarray, np.ndarr
         centres.append(yc[flat][clean])
     if not profs or sum(p.shape[0] for p in profs) < 8:
         return None
-    prof, yc = np.concatenate(profs), np.concatenate(centres)
+    prof = _above_floor(np.concatenate(profs), floor)
+    yc = np.concatenate(centres)
     # a jagged (noisy) stretch looks like a wider pen: keep the narrower half
-    f = _above_floor(prof, floor)
-    m = np.maximum(f.sum(axis=1), 1e-6)
-    mu = (f * np.arange(11)).sum(axis=1) / m
-    spread = (f * (np.arange(11)[None, :] - mu[:, None]) ** 2).sum(axis=1) / m
+    m = np.maximum(prof.sum(axis=1), 1e-6)
+    mu = (prof * np.arange(11)).sum(axis=1) / m
+    spread = (prof * (np.arange(11)[None, :] - mu[:, None]) ** 2).sum(axis=1) / m
     keep = spread <= np.median(spread)
-    prof, yc = prof[keep], yc[keep]
-    step = max(1, prof.shape[0] // max_columns)
-    prof = _above_floor(prof[::step], floor)
-    base = np.arange(-5, 6)[None, None, :] + np.rint(yc[::step])[:, None, None]
+    step = max(1, int(keep.sum()) // max_columns)
+    prof, yc = prof[keep][::step], yc[keep][::step]
+    base = np.arange(-5, 6)[None, None, :] + np.rint(yc)[:, None, None]
     mass = float(np.median(prof.sum(axis=1)))
     shifts = np.linspace(-0.6, 0.6, 25)
     best = (np.inf, float("nan"), float("nan"))
@@ -101,7 +100,7 @@ def pen_profile(coverage: np.ndarray, lines: Sequence[tuple[np.ndarray, np.ndarr
         r = 0.5 * (mass + a * floor)
         if r - 0.5 * a < 0:
             continue
-        dist = np.abs(base - (yc[::step, None, None] + shifts[None, :, None]))
+        dist = np.abs(base - (yc[:, None, None] + shifts[None, :, None]))
         model = _above_floor(np.clip((r + 0.5 * a - dist) / a, 0.0, 1.0), floor)
         err = float(((model - prof[:, None, :]) ** 2).sum(axis=2).min(axis=1).sum())
         if err < best[0]:
@@ -158,14 +157,13 @@ def fit_polyline(coverage: np.ndarray, x: np.ndarray, y: np.ndarray, radius: flo
     y = np.asarray(y, dtype=float)
     xs_out, ys_out = [], []
     for start, stop in _finite_runs(y):
-        run = np.arange(start, stop)
-        if run.size < 2 or x[run[-1]] - x[run[0]] < MIN_RUN_PX:
-            xs_out.append(x[run])
-            ys_out.append(y[run])
+        xr, yr = x[start:stop], y[start:stop]
+        if xr[-1] - xr[0] < MIN_RUN_PX:
+            xs_out.append(xr)
+            ys_out.append(yr)
         else:
-            n = int(np.floor((x[run[-1]] - x[run[0]]) / spacing)) + 1
-            xv = x[run[0]] + spacing * np.arange(n)
-            y0 = np.interp(xv, x[run], y[run])
+            xv = xr[0] + spacing * np.arange(int(np.floor((xr[-1] - xr[0]) / spacing)) + 1)
+            y0 = np.interp(xv, xr, yr)
             yv = _gauss_newton(coverage, xv, y0, radius, edge, floor, iterations)
             xs_out.append(xv)
             ys_out.append(yv)

@@ -36,6 +36,7 @@ from .traces import (
     TraceSet,
     drop_labels,
     extract_traces,
+    fit_traces_to_ink,
     ink_darkness,
     ink_level,
     ink_mask,
@@ -300,11 +301,15 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
     skip = EDGE_SKIP_MM * calibration.px_per_mm_x / f
     x_ranges = [_x_range(p, work, skip) for p in work]
 
+    # the fit to the ink runs once, on the pass kept (it does not change the qualities)
+    read_cfg = cfg.replace(fit_ink=False)
+
     def trace_at(contrast: float) -> TraceSet:
         mask = ink_mask(small, px_per_mm=ppm / f, darkness=darkness, contrast=contrast)
         if cfg.drop_labels:
             mask = drop_labels(mask, work, px_per_mm=ppm / f)
-        return extract_traces(mask, work, config=cfg, darkness=darkness, x_ranges_px=x_ranges)
+        return extract_traces(mask, work, config=read_cfg, darkness=darkness,
+                              x_ranges_px=x_ranges)
 
     traces = trace_at(INK_CONTRAST)
     kept = sum(t.quality >= cfg.min_quality for t in traces)
@@ -317,6 +322,8 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
                     or (patchy and float(np.mean([t.quality for t in retry]))
                         > float(np.mean([t.quality for t in traces])) + 0.02)):
                 traces = retry
+    if cfg.fit_ink and cfg.peak_mode == "hybrid":
+        traces = fit_traces_to_ink(traces, darkness)
     if f == 1.0:
         return traces
 

@@ -38,8 +38,8 @@ from .config import DigitizeConfig
 from .errors import NoTracesFoundError
 from .result import Panel
 
-__all__ = ["Trace", "TraceSet", "drop_labels", "extract_trace", "extract_traces", "ink_darkness",
-           "ink_level", "ink_mask"]
+__all__ = ["Trace", "TraceSet", "drop_labels", "extract_trace", "extract_traces",
+           "fit_traces_to_ink", "ink_darkness", "ink_level", "ink_mask"]
 
 #: Vertical single-column runs of ink longer than this are lines, not traces, mm.
 MAX_STROKE_MM = 45.0
@@ -55,7 +55,7 @@ RULE_MM = 60.0
 RULE_THICK_MM = 0.3
 #: Rows pooled for path tracking: one per this many px of row pitch (max 4).
 POOL_PITCH_PX = 100
-#: Ink edges blurred wider than this (px) are not fitted (:func:`_fit_to_ink`): on renders
+#: Ink edges blurred wider than this (px) are not fitted (:func:`fit_traces_to_ink`): on renders
 #: blurred by 1 px (edge about 2.6 px) the fit gained nothing and tripled its cost.
 MAX_FIT_EDGE_PX = 2.0
 #: The path may stray this many row pitches above or below its baseline.
@@ -548,20 +548,55 @@ def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
         weight = np.maximum(darkness.astype(np.float32) - 0.25 * level, 0.0)
         weight /= max(0.75 * level, 1.0)   # 1 on solid ink, 0 on paper
     traces = _trace_panels(mask, list(panels), pitch, cfg, x_ranges_px, weight)
-    if darkness is not None and cfg.fit_ink and cfg.peak_mode == "hybrid":
-        traces = _fit_to_ink(traces, darkness, level)
     widths = [float(np.nanmedian(t.width_px)) for t in traces if np.isfinite(t.width_px).any()]
-    return TraceSet(tuple(traces), float(np.median(widths)) if widths else float("nan"))
+    out = TraceSet(tuple(traces), float(np.median(widths)) if widths else float("nan"))
+    if darkness is not None and cfg.fit_ink and cfg.peak_mode == "hybrid":
+        out = fit_traces_to_ink(out, darkness, level=level)
+    return out
 
 
-def _fit_to_ink(traces: list[Trace], darkness: np.ndarray, level: int) -> list[Trace]:
-    """Traces refined by fitting a drawn line to the ink (:func:`_inkfit.fit_polyline`).
+def fit_traces_to_ink(traces: TraceSet, darkness: np.ndarray, *,
+                      level: int | None = None) -> TraceSet:
+    """Traces refined by fitting a line drawn with the sheet's pen to the ink.
 
-    The pen's half width and edge width come from the traces' flat stretches
-    (:func:`_inkfit.pen_profile`). Without a plausible pen (0.4-6 px half
-    width), or with ink blurred beyond :data:`MAX_FIT_EDGE_PX`, the traces are
-    returned as read.
+    The polyline of each trace gets a vertex every 0.4 px of the time axis,
+    moved until the ink coverage it predicts matches the image (private module
+    ``ecgdigitize._inkfit``). The pen's half width and edge width come from
+    the traces' flat stretches. Without a plausible pen (0.4-6 px half width),
+    or with ink blurred beyond :data:`MAX_FIT_EDGE_PX`, the traces are returned
+    as read. Called by :func:`extract_traces` unless
+    ``DigitizeConfig(fit_ink=False)``.
+
+    Parameters
+    ----------
+    traces : TraceSet
+        Traces read column by column (:func:`extract_traces` with ``fit_ink=False``).
+    darkness : ndarray of shape (H, W), uint8
+        :func:`ink_darkness` of the image the traces were read on.
+    level : int, optional
+        :func:`ink_level` of ``darkness`` (computed when omitted).
+
+    Returns
+    -------
+    TraceSet
+        The same traces with fitted polylines (``x_px``, ``y_px``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ecgdigitize.synth.draw import ink_mask as draw
+    >>> xs = np.arange(2.0, 198.0, 0.4)
+    >>> cover = draw((60, 200), [(xs, 30 + 4 * np.sin(xs / 6))], 2.0)
+    >>> img = np.repeat((255 * (1 - cover)).astype(np.uint8)[:, :, None], 3, axis=2)
+    >>> dark = ink_darkness(img, px_per_mm=8.0)
+    >>> p = Panel("I", (0, 0, 200, 60), 0.0, 1.0, 30.0, 0, 0)
+    >>> read = extract_traces(ink_mask(img, px_per_mm=8.0, darkness=dark), [p],
+    ...                       config=DigitizeConfig(fit_ink=False))
+    >>> fitted = fit_traces_to_ink(read, dark).traces[0]
+    >>> bool(np.nanmax(np.abs(np.diff(fitted.x_px))) < 0.41)   # a vertex every 0.4 px
+    True
     """
+    level = ink_level(darkness) if level is None else level
     coverage = np.minimum(darkness.astype(np.float32) / max(level, 1), 1.0)
     profile = pen_profile(coverage, [(t.x_px, t.y_px) for t in traces])
     if profile is None:
@@ -569,11 +604,11 @@ def _fit_to_ink(traces: list[Trace], darkness: np.ndarray, level: int) -> list[T
     radius, edge = profile
     if not (0.4 <= radius <= 6.0 and edge <= MAX_FIT_EDGE_PX):
         return traces
-    out = []
+    fitted = []
     for t in traces:
         x, y = fit_polyline(coverage, t.x_px, t.y_px, radius, edge)
-        out.append(replace(t, x_px=x, y_px=y))
-    return out
+        fitted.append(replace(t, x_px=x, y_px=y))
+    return TraceSet(tuple(fitted), traces.line_width_px)
 
 
 def _row_pitch(panels: Sequence[Panel]) -> float:
