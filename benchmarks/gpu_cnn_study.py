@@ -55,6 +55,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "cnn_compare_gpu.json"
 
 SHEET_HW = (160, 272)
 LEAD_HW = (64, 112)
+#: The higher-resolution sheets (twice as fine; stored as grey levels to stay small).
+SHEET_HI_HW = (320, 544)
 N_SPLITS = 5
 SEED = 0
 
@@ -63,9 +65,11 @@ _SHEET: dict[str, Any] = dict(input="sheet", batch_size=32, learning_rate=1e-3, 
 _LEADS: dict[str, Any] = dict(input="leads", batch_size=128, learning_rate=1e-3, epochs=40,
                               patience=8, augment=False)
 #: name -> (protocol, parameters). "all" trains on every distinct sheet (no test fold):
-#: the shipped reference model. No augmentation by default: Keras' random layers ran at
-#: 10-14 images/s on the H100 under JAX (against ~750 without them), so the first run's
-#: augmented configs were cut by the deadline after 1-3 epochs (``*-augment-gpu``).
+#: the shipped reference model. ``images`` names the array of :func:`load_arrays`
+#: (default: ``sheets`` or ``leads`` after ``input``). ``augment=True`` draws a fresh
+#: random affine warp of every training image each epoch on the GPU (:func:`_jax_augmenter`;
+#: the first run's Keras random layers ran at 10-14 images/s under JAX, ``*-augment-gpu``
+#: in ``gpu_cnn_run1.json``).
 GPU_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "efficientnet_v2_b0-gpu": ("grouped", dict(_SHEET, backbone="efficientnet_v2_b0",
                                                alpha=1.0)),
@@ -78,17 +82,31 @@ GPU_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "mobilenet_v2-reference-gpu": ("all", dict(_SHEET, backbone="mobilenet_v2", alpha=0.35)),
     "efficientnet_v2_b0-augment-gpu": ("grouped", dict(_SHEET, backbone="efficientnet_v2_b0",
                                                        alpha=1.0, augment=True)),
+    "efficientnet_v2_b0-hi-gpu": ("grouped", dict(_SHEET, backbone="efficientnet_v2_b0",
+                                                  alpha=1.0, images="sheets_hi")),
+    "efficientnet_v2_b0-hi-augment-gpu": ("grouped", dict(
+        _SHEET, backbone="efficientnet_v2_b0", alpha=1.0, images="sheets_hi", augment=True)),
+    "efficientnet_v2_b0-hi-augment-leaky-gpu": ("leaky", dict(
+        _SHEET, backbone="efficientnet_v2_b0", alpha=1.0, images="sheets_hi", augment=True)),
+    "mobilenet_v2-hi-augment-gpu": ("grouped", dict(
+        _SHEET, backbone="mobilenet_v2", alpha=1.0, images="sheets_hi", augment=True)),
 }
 
 
-#: What ``run`` trains by default: all but the augmented config, which Keras' random layers
-#: slow to 10-15 images/s under JAX.
-DEFAULT_RUN = [name for name in GPU_CONFIGS if "augment" not in name]
+#: What ``run`` trains by default: the configs of the second GPU session (augmentation on
+#: the GPU, twice the resolution); the first session's are named with ``--configs``.
+DEFAULT_RUN = ["efficientnet_v2_b0-hi-augment-gpu", "efficientnet_v2_b0-hi-augment-leaky-gpu",
+               "efficientnet_v2_b0-hi-gpu", "mobilenet_v2-hi-augment-gpu"]
 
 
 # --- 1. prepare (CPU, this machine) -------------------------------------------------
-def prepare() -> None:
-    """Prepare the arrays and folds of every distinct reference sheet into ``data/gpu``."""
+def prepare(hi: bool = False) -> None:
+    """Prepare the arrays and folds of every distinct reference sheet into ``data/gpu``.
+
+    ``hi=True`` adds ``sheets_hi`` (:data:`SHEET_HI_HW`, grey levels) to what is there.
+    """
+    if hi:
+        return _prepare_hi()
     from ecgclassify.datasets import ensure_reference_images, load_image_folder
     from ecgclassify.imagedata import prepare_batch
     from ecgclassify.splits import grouped_stratified_kfold
@@ -121,27 +139,94 @@ def prepare() -> None:
         print(f"{f.name}: {f.stat().st_size / 2**20:.1f} MiB")
 
 
+def _prepare_hi() -> None:
+    """Add the grey ``sheets_hi`` array (same sheet order as ``sheets``) to ``data/gpu``."""
+    from ecgclassify.datasets import load_image_folder
+    from ecgclassify.imagedata import prepare_batch
+
+    meta = json.loads((ARRAYS / "meta.json").read_text())
+    ds = load_image_folder(DATA)
+    hashes = np.asarray(ds.content_hashes)
+    _, first = np.unique(hashes, return_index=True)
+    if len(first) != meta["shapes"]["sheets"][0]:
+        raise RuntimeError("data/gpu was prepared from other sheets: run prepare first")
+    t0 = time.perf_counter()
+    rgb = prepare_batch([ds.paths[i] for i in first], SHEET_HI_HW, input="sheet")
+    # ITU-R 601 luma, as PIL's "L"
+    grey = np.rint(rgb @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
+    print(f"prepared {len(first)} sheets at {SHEET_HI_HW} in {time.perf_counter() - t0:.0f} s")
+    (ARRAYS / "sheets_hi.u8.xz").write_bytes(lzma.compress(np.ascontiguousarray(grey).tobytes()))
+    meta["shapes"]["sheets_hi"] = list(grey.shape)
+    meta["sheet_hi_hw"] = SHEET_HI_HW
+    (ARRAYS / "meta.json").write_text(json.dumps(meta))
+    print(f"sheets_hi.u8.xz: {(ARRAYS / 'sheets_hi.u8.xz').stat().st_size / 2**20:.1f} MiB")
+
+
 def load_arrays(kind: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """The prepared ``"sheets"`` or ``"leads"`` (one per distinct content) and the metadata."""
+    """The prepared ``"sheets"``, ``"sheets_hi"`` or ``"leads"`` and the metadata.
+
+    One image per distinct content; ``sheets_hi`` is stored grey and returned with
+    its grey level repeated in three channels, as the networks take.
+    """
     meta = json.loads((ARRAYS / "meta.json").read_text())
     raw = lzma.decompress((ARRAYS / f"{kind}.u8.xz").read_bytes())
-    return np.frombuffer(raw, np.uint8).reshape(meta["shapes"][kind]), meta
+    arr = np.frombuffer(raw, np.uint8).reshape(meta["shapes"][kind])
+    if kind == "sheets_hi":
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    return arr, meta
 
 
 # --- 2. run (GPU machine) ---------------------------------------------------------
-def _augmenter(keras: Any, hw: tuple[int, int], seed: int) -> Any:
-    """Keras random layers with :class:`~ecgclassify.imagedata.Augmentation`'s default ranges."""
+def _jax_augmenter(hw: tuple[int, int]) -> Any:
+    """A jitted ``f(images_uint8, key) -> images_uint8``: one random affine warp per image.
+
+    Rotation, shift, shear and zoom are drawn uniformly in the ranges of
+    :class:`~ecgclassify.imagedata.Augmentation` (no flips), about the image centre,
+    sampled bilinearly, paper white outside. Runs on the GPU with the training data
+    already there, so an epoch's augmentation costs milliseconds.
+    """
+    import jax
+    import jax.numpy as jnp
+
     from ecgclassify.imagedata import PAPER_VALUE, Augmentation
 
     a = Augmentation()
-    fill = dict(fill_mode="constant", fill_value=float(PAPER_VALUE))
-    return keras.Sequential([
-        keras.Input((*hw, 3)),
-        keras.layers.RandomRotation(a.rotation_deg / 360.0, seed=seed, **fill),
-        keras.layers.RandomTranslation(a.shift_fraction, a.shift_fraction, seed=seed + 1, **fill),
-        keras.layers.RandomShear(a.shear, a.shear, seed=seed + 2, **fill),
-        keras.layers.RandomZoom((-a.zoom, a.zoom), seed=seed + 3, **fill),
-    ], name="augment")
+    h, w = hw
+    yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32) - (h - 1) / 2,
+                          jnp.arange(w, dtype=jnp.float32) - (w - 1) / 2, indexing="ij")
+
+    def one(img: Any, key: Any) -> Any:
+        k = jax.random.split(key, 5)
+        th = jnp.deg2rad(jax.random.uniform(k[0], (), minval=-a.rotation_deg,
+                                            maxval=a.rotation_deg))
+        tx, ty = jax.random.uniform(k[1], (2,), minval=-a.shift_fraction,
+                                    maxval=a.shift_fraction) * jnp.array([w, h])
+        sh = jax.random.uniform(k[2], (), minval=-a.shear, maxval=a.shear)
+        z = jax.random.uniform(k[3], (), minval=1 - a.zoom, maxval=1 + a.zoom)
+        # output pixel -> source pixel: undo the shift, the rotation, the shear, the zoom
+        u, v = xx - tx, yy - ty
+        u, v = jnp.cos(th) * u + jnp.sin(th) * v, -jnp.sin(th) * u + jnp.cos(th) * v
+        u = u - sh * v
+        xs, ys = u / z + (w - 1) / 2, v / z + (h - 1) / 2
+        x0, y0 = jnp.floor(xs), jnp.floor(ys)
+        fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
+        src = img.astype(jnp.float32)
+
+        def at(yi: Any, xi: Any) -> Any:
+            inside = (yi >= 0) & (yi <= h - 1) & (xi >= 0) & (xi <= w - 1)
+            val = src[jnp.clip(yi, 0, h - 1).astype(jnp.int32),
+                      jnp.clip(xi, 0, w - 1).astype(jnp.int32)]
+            return jnp.where(inside[..., None], val, float(PAPER_VALUE))
+
+        out = ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
+               + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))
+        return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+
+    @jax.jit
+    def warp(images: Any, key: Any) -> Any:
+        return jax.vmap(one)(images, jax.random.split(key, images.shape[0]))
+
+    return warp
 
 
 def _pad_to(n: int, multiple: int, rng: np.random.Generator) -> np.ndarray:
@@ -160,9 +245,8 @@ class _Trainer:
         self.keras, self.p = keras, params
         keras.utils.set_random_seed(seed)
         self.clf = build_model(params["backbone"], (*hw, 3), n_classes, alpha=params["alpha"])
-        inputs = keras.Input((*hw, 3))
-        x = _augmenter(keras, hw, seed)(inputs) if params["augment"] else inputs
-        self.train_model = keras.Model(inputs, self.clf(x))
+        self.train_model = self.clf
+        self.augment = _jax_augmenter(hw) if params["augment"] else None
         self.train_model.compile(optimizer=keras.optimizers.Adam(params["learning_rate"]),
                                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         self.train_model.optimizer.build(self.train_model.trainable_variables)
@@ -182,6 +266,10 @@ class _Trainer:
         self.train_model.fit(xb, yb, sample_weight=np.ones(len(i), np.float32),
                              validation_data=(xb, yb, np.ones(len(i), np.float32)),
                              batch_size=bs, epochs=1, verbose=0)
+        if self.augment is not None:
+            import jax
+
+            self.augment(x[i], jax.random.key(0)).block_until_ready()
         self.predict(x[:1])
         self.reset()
         return time.perf_counter() - t0
@@ -205,11 +293,28 @@ class _Trainer:
         wv[: len(xv)] = 1.0  # repeats only fill the last batch: weight 0
         keeper = _BestKeeper(keras, int(p["patience"]), deadline)
         self.reset()
-        hist = self.train_model.fit(
-            x[i].astype(np.float32), y[i], sample_weight=cw[y[i]].astype(np.float32),
-            validation_data=(xv[j].astype(np.float32), yv[j], wv), batch_size=bs,
-            epochs=int(p["epochs"]), shuffle=True, verbose=0, callbacks=[keeper.callback])
-        out = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        kw = dict(sample_weight=cw[y[i]].astype(np.float32),
+                  validation_data=(xv[j].astype(np.float32), yv[j], wv), batch_size=bs,
+                  shuffle=True, verbose=0, callbacks=[keeper.callback])
+        history: dict[str, list[float]] = {}
+        if self.augment is None:
+            history = self.train_model.fit(x[i].astype(np.float32), y[i],
+                                           epochs=int(p["epochs"]), **kw).history
+        else:  # one fit call per epoch, each on a fresh warp of the training images
+            import jax
+
+            on_device, key = jax.device_put(x[i]), jax.random.key(seed)
+            for epoch in range(int(p["epochs"])):
+                key, sub = jax.random.split(key)
+                warped = np.asarray(self.augment(on_device, sub)).astype(np.float32)
+                h = self.train_model.fit(warped, y[i], initial_epoch=epoch, epochs=epoch + 1,
+                                         **kw).history
+                for name, vals in h.items():
+                    history.setdefault(name, []).extend(vals)
+                if keeper.stopped:
+                    break
+        keeper.restore(self.train_model)
+        out = {k: [float(v) for v in vals] for k, vals in history.items()}
         out["epoch_time_s"] = keeper.times
         out["best_epoch"] = [keeper.best_epoch]
         out["stopped_by_deadline"] = [float(keeper.hit_deadline)]
@@ -222,14 +327,18 @@ class _Trainer:
 
 
 class _BestKeeper:
-    """Early stopping on ``val_loss`` that always restores the best epoch, with a deadline."""
+    """Early stopping on ``val_loss`` with a deadline; :meth:`restore` puts back the best epoch.
+
+    One keeper spans several ``fit`` calls (one per epoch when augmenting), so it
+    restores only when asked, after the last.
+    """
 
     def __init__(self, keras: Any, patience: int, deadline: float) -> None:
         keeper = self
         self.patience, self.deadline = patience, deadline
         self.best, self.best_epoch, self.best_weights = np.inf, -1, None
         self.times: list[float] = []
-        self.hit_deadline = False
+        self.hit_deadline = self.stopped = False
 
         class _CB(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
             def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
@@ -242,17 +351,19 @@ class _BestKeeper:
                     keeper.best, keeper.best_epoch = loss, epoch
                     keeper.best_weights = self.model.get_weights()
                 if epoch - keeper.best_epoch >= keeper.patience:
-                    self.model.stop_training = True
+                    keeper.stopped = True
                 if time.monotonic() > keeper.deadline:
-                    keeper.hit_deadline = True
+                    keeper.hit_deadline = keeper.stopped = True
+                if keeper.stopped:
                     self.model.stop_training = True
-
-            def on_train_end(self, logs: Any = None) -> None:
-                if keeper.best_weights is not None:
-                    self.model.set_weights(keeper.best_weights)
 
         self.callback = _CB()
         self._t = 0.0
+
+    def restore(self, model: Any) -> None:
+        """Set ``model`` to the weights of the best validation loss seen."""
+        if self.best_weights is not None:
+            model.set_weights(self.best_weights)
 
 
 def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) -> None:
@@ -269,7 +380,7 @@ def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) ->
     protocol, p = GPU_CONFIGS[name]
     if smoke:
         p = dict(p, epochs=1)
-    images, meta = load_arrays("leads" if p["input"] == "leads" else "sheets")
+    images, meta = load_arrays(p.get("images", "leads" if p["input"] == "leads" else "sheets"))
     labels = np.asarray(meta["labels"])
     content = np.asarray(meta["content_index"])
     hw = tuple(images.shape[-3:-1])
@@ -447,8 +558,10 @@ def report(sources: list[Path]) -> str:
                          "test_index": te.tolist(), "report": rep.to_dict()})
     out = {"generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
            "sources": [str(s) for s in sources],
-           "machine": "lent GPU machine (NVIDIA H100 80GB HBM3), Keras 3.15.1 (carried wheel) on "
-                      "the image's JAX, the configs of one run all at once",
+           "machine": "lent GPU machine ("
+                      + ", ".join(sorted({r["device"] for r in merged.values()}))
+                      + "), Keras 3.15.1 (carried wheel) on the image's JAX, the configs of "
+                        "one run all at once",
            "min_epochs_if_cut": MIN_EPOCHS_IF_CUT, "runs": runs, "training": training}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1))
@@ -502,7 +615,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("prepare", help="prepare the arrays and folds (CPU)")
+    pr = sub.add_parser("prepare", help="prepare the arrays and folds (CPU)")
+    pr.add_argument("--hi", action="store_true",
+                    help="add the grey 320 x 544 sheets to an existing data/gpu")
     r = sub.add_parser("run", help="every config at once (GPU machine)")
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--budget-s", type=float, default=420.0)
@@ -519,7 +634,7 @@ def main(argv: list[str] | None = None) -> None:
                      help="gpu_results.json files or folders, later ones win")
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
-        prepare()
+        prepare(args.hi)
     elif args.cmd == "run":
         run_all(args.out, args.budget_s, args.configs, smoke=args.smoke)
     elif args.cmd == "one":
