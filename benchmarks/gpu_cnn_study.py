@@ -177,12 +177,62 @@ def load_arrays(kind: str) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 # --- 2. run (GPU machine) ---------------------------------------------------------
+def warp_affine(xp: Any, img: Any, angle_rad: Any, shift_xy: Any, shear: Any, zoom: Any,
+                fill: float) -> Any:
+    """Rotate, shift, shear and zoom one ``(h, w, c)`` image about its centre, bilinearly.
+
+    Written against an array module ``xp`` (``numpy`` or ``jax.numpy``) so that the
+    GPU augmentation (:func:`_jax_augmenter`) and its tests share one piece of maths.
+    An output pixel at ``p`` (relative to the centre) samples the input at
+    ``Z^-1 S^-1 R^-1 (p - t)``; pixels from outside the image take ``fill``.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` or ``jax.numpy``.
+    img : array, shape (h, w, c)
+    angle_rad : float
+        Clockwise as displayed (rows run down), radians.
+    shift_xy : array of 2 floats
+        Shift in px, ``(x, y)``.
+    shear : float
+        Horizontal shear (tangent of the angle).
+    zoom : float
+        Scale factor (> 1 enlarges).
+    fill : float
+        Value of pixels sampled from outside the image.
+
+    Returns
+    -------
+    array, shape (h, w, c), float32
+    """
+    h, w = img.shape[:2]
+    yy, xx = xp.meshgrid(xp.arange(h, dtype=xp.float32) - (h - 1) / 2,
+                         xp.arange(w, dtype=xp.float32) - (w - 1) / 2, indexing="ij")
+    u, v = xx - shift_xy[0], yy - shift_xy[1]
+    c, s = xp.cos(angle_rad), xp.sin(angle_rad)
+    u, v = c * u + s * v, -s * u + c * v
+    u = u - shear * v
+    xs, ys = u / zoom + (w - 1) / 2, v / zoom + (h - 1) / 2
+    x0, y0 = xp.floor(xs), xp.floor(ys)
+    fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
+    src = img.astype(xp.float32)
+
+    def at(yi: Any, xi: Any) -> Any:
+        inside = (yi >= 0) & (yi <= h - 1) & (xi >= 0) & (xi <= w - 1)
+        val = src[xp.clip(yi, 0, h - 1).astype(xp.int32), xp.clip(xi, 0, w - 1).astype(xp.int32)]
+        return xp.where(inside[..., None], val, xp.float32(fill))
+
+    return ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
+            + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))
+
+
 def _jax_augmenter(hw: tuple[int, int]) -> Any:
     """A jitted ``f(images_uint8, key) -> images_uint8``: one random affine warp per image.
 
     Rotation, shift, shear and zoom are drawn uniformly in the ranges of
-    :class:`~ecgclassify.imagedata.Augmentation` (no flips), about the image centre,
-    sampled bilinearly, paper white outside. Runs on the GPU with the training data
+    :class:`~ecgclassify.imagedata.Augmentation` (no flips) and applied by
+    :func:`warp_affine`, paper white outside. Runs on the GPU with the training data
     already there, so an epoch's augmentation costs milliseconds.
     """
     import jax
@@ -192,34 +242,16 @@ def _jax_augmenter(hw: tuple[int, int]) -> Any:
 
     a = Augmentation()
     h, w = hw
-    yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32) - (h - 1) / 2,
-                          jnp.arange(w, dtype=jnp.float32) - (w - 1) / 2, indexing="ij")
 
     def one(img: Any, key: Any) -> Any:
-        k = jax.random.split(key, 5)
-        th = jnp.deg2rad(jax.random.uniform(k[0], (), minval=-a.rotation_deg,
-                                            maxval=a.rotation_deg))
-        tx, ty = jax.random.uniform(k[1], (2,), minval=-a.shift_fraction,
-                                    maxval=a.shift_fraction) * jnp.array([w, h])
-        sh = jax.random.uniform(k[2], (), minval=-a.shear, maxval=a.shear)
-        z = jax.random.uniform(k[3], (), minval=1 - a.zoom, maxval=1 + a.zoom)
-        # output pixel -> source pixel: undo the shift, the rotation, the shear, the zoom
-        u, v = xx - tx, yy - ty
-        u, v = jnp.cos(th) * u + jnp.sin(th) * v, -jnp.sin(th) * u + jnp.cos(th) * v
-        u = u - sh * v
-        xs, ys = u / z + (w - 1) / 2, v / z + (h - 1) / 2
-        x0, y0 = jnp.floor(xs), jnp.floor(ys)
-        fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
-        src = img.astype(jnp.float32)
-
-        def at(yi: Any, xi: Any) -> Any:
-            inside = (yi >= 0) & (yi <= h - 1) & (xi >= 0) & (xi <= w - 1)
-            val = src[jnp.clip(yi, 0, h - 1).astype(jnp.int32),
-                      jnp.clip(xi, 0, w - 1).astype(jnp.int32)]
-            return jnp.where(inside[..., None], val, float(PAPER_VALUE))
-
-        out = ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
-               + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))
+        k = jax.random.split(key, 5)  # 5, as in the run of 2026-11-26 23:03 (one unused)
+        angle = jnp.deg2rad(jax.random.uniform(k[0], (), minval=-a.rotation_deg,
+                                               maxval=a.rotation_deg))
+        shift = jax.random.uniform(k[1], (2,), minval=-a.shift_fraction,
+                                   maxval=a.shift_fraction) * jnp.array([w, h])
+        shear = jax.random.uniform(k[2], (), minval=-a.shear, maxval=a.shear)
+        zoom = jax.random.uniform(k[3], (), minval=1 - a.zoom, maxval=1 + a.zoom)
+        out = warp_affine(jnp, img, angle, shift, shear, zoom, float(PAPER_VALUE))
         return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
 
     @jax.jit
@@ -573,7 +605,8 @@ def report(sources: list[Path]) -> str:
 
 FIGURE = ROOT / "docs" / "img" / "cnn_gpu_curves.png"
 #: Configs drawn by :func:`plot_curves` (those of the table's headline rows).
-CURVES = ("efficientnet_v2_b0-gpu", "efficientnet_v2_b0-leaky-gpu", "mobilenet_v2-gpu")
+CURVES = ("efficientnet_v2_b0-gpu", "efficientnet_v2_b0-hi-gpu", "efficientnet_v2_b0-hi-augment-gpu",
+          "efficientnet_v2_b0-hi-augment-leaky-gpu")
 
 
 def plot_curves(merged: dict[str, Any], path: Path) -> Path | None:
@@ -586,7 +619,7 @@ def plot_curves(merged: dict[str, Any], path: Path) -> Path | None:
     names = [n for n in CURVES if n in merged]
     if not names:
         return None
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), sharey=True)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), sharey=True)
     for ax, name in zip(np.atleast_1d(axes), names, strict=True):
         for f in merged[name]["folds"]:
             h = f["history"]
@@ -603,7 +636,7 @@ def plot_curves(merged: dict[str, Any], path: Path) -> Path | None:
         ax.set_yscale("log")
         ax.legend(fontsize=6, loc="upper right")
     np.atleast_1d(axes)[0].set_ylabel("loss (thin: training, thick: validation)")
-    fig.suptitle("H100, Keras 3 on JAX: dots mark the restored best epoch", fontsize=9)
+    fig.suptitle("lent GPU, Keras 3 on JAX: dots mark the restored best epoch", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

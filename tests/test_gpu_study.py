@@ -68,3 +68,37 @@ def test_curves_figure_draws_the_kept_folds(tmp_path) -> None:
     assert out is not None and out.stat().st_size > 5000
     assert study.plot_curves({"other": merged["efficientnet_v2_b0-gpu"]}, tmp_path / "d.png") is None
 
+
+
+def _image(h: int = 9, w: int = 9) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 200, (h, w, 3)).astype(np.uint8)
+
+
+def test_warp_affine_identity_and_shift_in_px() -> None:
+    img = _image(7, 11)
+    same = study.warp_affine(np, img, 0.0, np.zeros(2), 0.0, 1.0, 255.0)
+    np.testing.assert_array_equal(same, img)
+    moved = study.warp_affine(np, img, 0.0, np.array([3.0, -2.0]), 0.0, 1.0, 255.0)
+    np.testing.assert_array_equal(moved[:-2, 3:], img[2:, :-3])  # right 3 px, up 2 px
+    assert (moved[:, :3] == 255).all() and (moved[-2:] == 255).all()
+
+
+def test_warp_affine_quarter_turn_is_a_clockwise_rot90() -> None:
+    img = _image()
+    out = study.warp_affine(np, img, np.pi / 2, np.zeros(2), 0.0, 1.0, 255.0)
+    np.testing.assert_allclose(out, np.rot90(img, k=-1), atol=1e-3)
+
+
+def test_warp_affine_zoom_and_shear_sample_where_the_maths_says() -> None:
+    img = np.zeros((9, 9, 1), np.float32)
+    img[4, 6] = 100.0  # 2 px right of the centre
+    zoomed = study.warp_affine(np, img, 0.0, np.zeros(2), 0.0, 2.0, 0.0)
+    assert zoomed[4, 8, 0] == pytest.approx(100.0)  # 2 px -> 4 px from the centre
+    assert zoomed[4, 4, 0] == 0.0
+    half = study.warp_affine(np, img, 0.0, np.zeros(2), 0.0, 4.0 / 3.0, 0.0)
+    # output 2 px from the centre samples 1.5 px, output 3 px samples 2.25 px: bilinear weights
+    assert (half[4, 6, 0], half[4, 7, 0]) == (pytest.approx(50.0), pytest.approx(75.0))
+    img = np.zeros((9, 9, 1), np.float32)
+    img[6, 4] = 100.0  # 2 px below the centre
+    sheared = study.warp_affine(np, img, 0.0, np.zeros(2), 0.5, 1.0, 0.0)
+    assert sheared[6, 5, 0] == pytest.approx(100.0)  # x += 0.5 * y
