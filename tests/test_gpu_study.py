@@ -102,3 +102,38 @@ def test_warp_affine_zoom_and_shear_sample_where_the_maths_says() -> None:
     img[6, 4] = 100.0  # 2 px below the centre
     sheared = study.warp_affine(np, img, 0.0, np.zeros(2), 0.5, 1.0, 0.0)
     assert sheared[6, 5, 0] == pytest.approx(100.0)  # x += 0.5 * y
+
+
+class _StubModel:
+    def __init__(self) -> None:
+        self.stop_training = False
+        self.weights = 0
+
+    def get_weights(self) -> list[int]:
+        return [self.weights]
+
+    def set_weights(self, w: list[int]) -> None:
+        self.weights = w[0]
+
+
+@pytest.mark.parametrize(("min_epochs", "stops_after"), [(0, 5), (8, 8)])
+def test_best_keeper_waits_for_min_epochs_and_restores_the_best(min_epochs: int,
+                                                               stops_after: int) -> None:
+    keras = pytest.importorskip("keras")
+    import time
+
+    keeper = study._BestKeeper(keras, patience=3, deadline=time.monotonic() + 60,
+                               min_epochs=min_epochs)
+    model = _StubModel()
+    keeper.callback.set_model(model)
+    losses = [1.0, 0.5, 0.9, 0.8, 0.7, 0.6, 0.6, 0.6, 0.6, 0.6]  # best at epoch 2 (index 1)
+    for epoch, loss in enumerate(losses):
+        model.weights = epoch
+        keeper.callback.on_epoch_begin(epoch)
+        keeper.callback.on_epoch_end(epoch, {"val_loss": loss})
+        if keeper.stopped:
+            break
+    assert epoch + 1 == stops_after and model.stop_training
+    assert not keeper.hit_deadline
+    keeper.restore(model)
+    assert model.weights == 1 and keeper.best_epoch == 1
