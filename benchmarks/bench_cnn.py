@@ -13,6 +13,12 @@ reference model when it exists.
 Usage (2-core CPU, no GPU)::
 
     nice -n 10 .venv/bin/python -m benchmarks.bench_cnn [--sheets 200] [--repeat 20]
+
+At another input size (``--image-size 320 544``: the input of the best CNN of the GPU
+study) the shipped model does not apply: the TFLite float32/float16 exports of each
+backbone (untrained weights, which do not change the speed) are timed instead, and the
+table is saved as ``bench_cnn_320x544``. ``--backbones efficientnet_v2_b0:1.0
+mobilenet_v2:1.0`` picks the networks (name:alpha).
 """
 
 from __future__ import annotations
@@ -39,34 +45,65 @@ BATCH = 16
 HW = (160, 272)
 
 
-def model_sizes(model: Any, x: np.ndarray) -> dict[str, int]:
+def model_sizes(model: Any, x: np.ndarray, hw: tuple[int, int] = HW,
+                quantizations: tuple[str, ...] = ("float32", "float16", "int8")
+                ) -> dict[str, int]:
     """Bytes of the ``.keras`` file and of the float32/float16/int8 TFLite flatbuffers."""
     import tempfile
 
-    import keras
-
     from ecgclassify.tflite import tflite_bytes
 
-    weights_only = keras.models.clone_model(model)  # no optimizer state, as predictors save
+    # rebuilt from its config, uncompiled: no optimizer state, as predictors save
+    # (keras.models.clone_model keeps the compile state in Keras 3.15: 2.5-3x the bytes)
+    weights_only = type(model).from_config(model.get_config())
     weights_only.set_weights(model.get_weights())
     with tempfile.TemporaryDirectory() as tmp:
         weights_only.save(Path(tmp) / "m.keras")
         sizes = {"keras": (Path(tmp) / "m.keras").stat().st_size}
-    for q in ("float32", "float16", "int8"):
-        sizes[f"tflite_{q}"] = len(tflite_bytes(model, HW, q, x.astype(np.uint8)))
+    for q in quantizations:
+        sizes[f"tflite_{q}"] = len(tflite_bytes(model, hw, q, x.astype(np.uint8)))
     return sizes
 
 
-def bench_training(table: Table, repeat: int) -> dict[str, Any]:
-    """Per-batch training-step and Keras inference times of both backbones, model sizes."""
+def _lite_speed(table: Table, name: str, model: Any, x: np.ndarray, hw: tuple[int, int],
+                repeat: int) -> None:
+    """LiteRT inference time of the float32 and float16 exports of an untrained model."""
+    from ecgclassify.tflite import TFLitePredictor, tflite_bytes
+
+    for q in ("float32", "float16"):
+        lite = TFLitePredictor(batch_size=BATCH)
+        lite.model_content_ = tflite_bytes(model, hw, q, x.astype(np.uint8))
+        lite._invoke(x)  # allocate and warm up
+        for _ in range(repeat):
+            with timer() as t:
+                lite._invoke(x)
+            table.add(f"{name} tflite {q} infer", batch_s=t.elapsed_s,
+                      images_per_s=BATCH / t.elapsed_s)
+
+
+#: Backbones timed by default: (name, alpha).
+BACKBONES = (("mobilenet_v2", 0.35), ("efficientnet_v2_b0", 1.0))
+
+
+def bench_training(table: Table, repeat: int, hw: tuple[int, int] = HW,
+                   backbones: tuple[tuple[str, float], ...] = BACKBONES, *,
+                   lite: bool = False) -> dict[str, Any]:
+    """Per-batch training-step and Keras inference times of the backbones, model sizes.
+
+    ``lite=True`` also times LiteRT inference of each backbone's float32 and float16
+    exports (used where the shipped model does not match ``hw``).
+    """
     import keras
 
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (BATCH, *HW, 3)).astype(np.float32)
+    x = rng.integers(0, 256, (BATCH, *hw, 3)).astype(np.float32)
     y = rng.integers(0, 4, BATCH)
     sizes: dict[str, Any] = {}
-    for name, alpha in (("mobilenet_v2", 0.35), ("efficientnet_v2_b0", 1.0)):
-        model = build_model(name, (*HW, 3), 4, alpha=alpha)
+    for backbone, alpha in backbones:
+        # rows keep their old names; a MobileNetV2 of another width says which
+        name = (f"{backbone}_{alpha:g}" if backbone == "mobilenet_v2" and alpha != 0.35
+                else backbone)
+        model = build_model(backbone, (*hw, 3), 4, alpha=alpha)
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss="sparse_categorical_crossentropy")
         for _ in range(2):  # trace + warm up
@@ -81,7 +118,11 @@ def bench_training(table: Table, repeat: int) -> dict[str, Any]:
                 model(x, training=False)
             table.add(f"{name} keras infer", batch_s=t.elapsed_s,
                       images_per_s=BATCH / t.elapsed_s)
-        sizes[name] = {"params": int(model.count_params()), **model_sizes(model, x)}
+        if lite:
+            _lite_speed(table, name, model, x, hw, repeat)
+        sizes[name] = {"params": int(model.count_params()),
+                       **model_sizes(model, x, hw, ("float32", "float16") if lite
+                                     else ("float32", "float16", "int8"))}
     return sizes
 
 
@@ -136,12 +177,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sheets", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--skip-training", action="store_true")
+    ap.add_argument("--image-size", type=int, nargs=2, default=list(HW), metavar=("H", "W"))
+    ap.add_argument("--backbones", nargs="+", default=[f"{n}:{a:g}" for n, a in BACKBONES],
+                    help="name:alpha of each network")
     args = ap.parse_args(argv)
-    name = "bench_cnn_inference" if args.skip_training else "bench_cnn"
-    table = Table(name, notes=f"batch {BATCH}, input {HW[0]}x{HW[1]} px, float32 "
+    hw = (args.image_size[0], args.image_size[1])
+    backbones = tuple((b.split(":")[0], float(b.split(":")[1]) if ":" in b else 1.0)
+                      for b in args.backbones)
+    other_size = hw != HW
+    name = ("bench_cnn_inference" if args.skip_training
+            else f"bench_cnn_{hw[0]}x{hw[1]}" if other_size else "bench_cnn")
+    table = Table(name, notes=f"batch {BATCH}, input {hw[0]}x{hw[1]} px, float32 "
                                      "input; per-batch wall times")
-    sizes = {} if args.skip_training else bench_training(table, args.repeat)
-    agreement = bench_tflite(table, args.sheets, args.repeat)
+    sizes = ({} if args.skip_training
+             else bench_training(table, args.repeat, hw, backbones, lite=other_size))
+    agreement = ("not measured: the shipped model is 160x272" if other_size
+                 else bench_tflite(table, args.sheets, args.repeat))
     table.notes += f"; TFLite agreement with Keras: {agreement}; model sizes (bytes): {sizes}"
     table.print()
     print("agreement:", agreement)
