@@ -98,10 +98,6 @@ GPU_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-#: The second GPU session's configs (augmentation on the GPU, twice the resolution; run
-#: with ``--budget-s 440``, gpu_cnn_run3.json).
-SECOND_RUN = ["efficientnet_v2_b0-hi-augment-gpu", "efficientnet_v2_b0-hi-augment-leaky-gpu",
-              "efficientnet_v2_b0-hi-gpu", "mobilenet_v2-hi-augment-gpu"]
 #: What ``run`` trains by default: the next step, not yet run (the second session's best
 #: recipe to convergence, alone on the GPU; ~480 s of budget for 5 folds of ~120 epochs).
 DEFAULT_RUN = ["efficientnet_v2_b0-hi-augment-long-gpu"]
@@ -121,9 +117,7 @@ def prepare(hi: bool = False) -> None:
 
     ensure_reference_images(DATA)
     ds = load_image_folder(DATA)
-    hashes = np.asarray(ds.content_hashes)
-    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    paths = [ds.paths[i] for i in first]
+    hashes, paths, inverse = _distinct_sheets(ds)
     t0 = time.perf_counter()
     sheets = prepare_batch(paths, SHEET_HW, input="sheet")
     leads = prepare_batch(paths, LEAD_HW, input="leads")
@@ -147,22 +141,27 @@ def prepare(hi: bool = False) -> None:
         print(f"{f.name}: {f.stat().st_size / 2**20:.1f} MiB")
 
 
+def _distinct_sheets(ds: Any) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Content hashes of every file, the first path of each distinct content, file -> content."""
+    hashes = np.asarray(ds.content_hashes)
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    return hashes, [ds.paths[i] for i in first], inverse
+
+
 def _prepare_hi() -> None:
     """Add the grey ``sheets_hi`` array (same sheet order as ``sheets``) to ``data/gpu``."""
     from ecgclassify.datasets import load_image_folder
     from ecgclassify.imagedata import prepare_batch
 
     meta = json.loads((ARRAYS / "meta.json").read_text())
-    ds = load_image_folder(DATA)
-    hashes = np.asarray(ds.content_hashes)
-    _, first = np.unique(hashes, return_index=True)
-    if len(first) != meta["shapes"]["sheets"][0]:
+    _, paths, inverse = _distinct_sheets(load_image_folder(DATA))
+    if inverse.tolist() != meta["content_index"]:
         raise RuntimeError("data/gpu was prepared from other sheets: run prepare first")
     t0 = time.perf_counter()
-    rgb = prepare_batch([ds.paths[i] for i in first], SHEET_HI_HW, input="sheet")
+    rgb = prepare_batch(paths, SHEET_HI_HW, input="sheet")
     # ITU-R 601 luma, as PIL's "L"
     grey = np.rint(rgb @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
-    print(f"prepared {len(first)} sheets at {SHEET_HI_HW} in {time.perf_counter() - t0:.0f} s")
+    print(f"prepared {len(paths)} sheets at {SHEET_HI_HW} in {time.perf_counter() - t0:.0f} s")
     (ARRAYS / "sheets_hi.u8.xz").write_bytes(lzma.compress(np.ascontiguousarray(grey).tobytes()))
     meta["shapes"]["sheets_hi"] = list(grey.shape)
     meta["sheet_hi_hw"] = SHEET_HI_HW
@@ -240,8 +239,8 @@ def _jax_augmenter(hw: tuple[int, int]) -> Any:
 
     Rotation, shift, shear and zoom are drawn uniformly in the ranges of
     :class:`~ecgclassify.imagedata.Augmentation` (no flips) and applied by
-    :func:`warp_affine`, paper white outside. Runs on the GPU with the training data
-    already there, so an epoch's augmentation costs milliseconds.
+    :func:`warp_affine`, paper white outside. Runs on the GPU, on training data
+    already there.
     """
     import jax
     import jax.numpy as jnp
@@ -285,13 +284,12 @@ class _Trainer:
         self.keras, self.p = keras, params
         keras.utils.set_random_seed(seed)
         self.clf = build_model(params["backbone"], (*hw, 3), n_classes, alpha=params["alpha"])
-        self.train_model = self.clf
         self.augment = _jax_augmenter(hw) if params["augment"] else None
-        self.train_model.compile(optimizer=keras.optimizers.Adam(params["learning_rate"]),
+        self.clf.compile(optimizer=keras.optimizers.Adam(params["learning_rate"]),
                                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        self.train_model.optimizer.build(self.train_model.trainable_variables)
-        self.init_weights = self.train_model.get_weights()
-        self.init_opt = [keras.ops.convert_to_numpy(v) for v in self.train_model.optimizer.variables]
+        self.clf.optimizer.build(self.clf.trainable_variables)
+        self.init_weights = self.clf.get_weights()
+        self.init_opt = [keras.ops.convert_to_numpy(v) for v in self.clf.optimizer.variables]
 
     def warm_up(self, x: np.ndarray, y: np.ndarray) -> float:
         """Compile the train, validation and predict steps on one batch; return seconds.
@@ -303,7 +301,7 @@ class _Trainer:
         bs = int(self.p["batch_size"])
         i = _pad_to(min(len(x), bs), bs, np.random.default_rng(0))
         xb, yb = x[i].astype(np.float32), y[i]
-        self.train_model.fit(xb, yb, sample_weight=np.ones(len(i), np.float32),
+        self.clf.fit(xb, yb, sample_weight=np.ones(len(i), np.float32),
                              validation_data=(xb, yb, np.ones(len(i), np.float32)),
                              batch_size=bs, epochs=1, verbose=0)
         if self.augment is not None:
@@ -315,8 +313,8 @@ class _Trainer:
         return time.perf_counter() - t0
 
     def reset(self) -> None:
-        self.train_model.set_weights(self.init_weights)
-        for v, value in zip(self.train_model.optimizer.variables, self.init_opt, strict=True):
+        self.clf.set_weights(self.init_weights)
+        for v, value in zip(self.clf.optimizer.variables, self.init_opt, strict=True):
             v.assign(value)
 
     def fit(self, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray,
@@ -339,7 +337,7 @@ class _Trainer:
                   shuffle=True, verbose=0, callbacks=[keeper.callback])
         history: dict[str, list[float]] = {}
         if self.augment is None:
-            history = self.train_model.fit(x[i].astype(np.float32), y[i],
+            history = self.clf.fit(x[i].astype(np.float32), y[i],
                                            epochs=int(p["epochs"]), **kw).history
         else:  # one fit call per epoch, each on a fresh warp of the training images
             import jax
@@ -348,13 +346,13 @@ class _Trainer:
             for epoch in range(int(p["epochs"])):
                 key, sub = jax.random.split(key)
                 warped = np.asarray(self.augment(on_device, sub)).astype(np.float32)
-                h = self.train_model.fit(warped, y[i], initial_epoch=epoch, epochs=epoch + 1,
+                h = self.clf.fit(warped, y[i], initial_epoch=epoch, epochs=epoch + 1,
                                          **kw).history
                 for name, vals in h.items():
                     history.setdefault(name, []).extend(vals)
                 if keeper.stopped:
                     break
-        keeper.restore(self.train_model)
+        keeper.restore(self.clf)
         out = {k: [float(v) for v in vals] for k, vals in history.items()}
         out["epoch_time_s"] = keeper.times
         out["best_epoch"] = [keeper.best_epoch]

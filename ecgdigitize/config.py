@@ -103,7 +103,8 @@ class DigitizeConfig:
         ink (model-based reading, module ``ecgdigitize._inkfit``): QRS strokes
         placed more exactly in time than by the column-by-column reading alone
         (+1.0 dB mean SNR on clean renders); about 0.15 s per 200 dpi sheet.
-        Skipped where the ink's edges are blurred wider than 2 px.
+        Skipped where the ink's edges are blurred wider than 2 px, and with
+        ``peak_mode="midpoint"``.
     lattice_min_mm : float or None, default 0.25
         Perspective left after the page outline (and a fold or curl of the
         page) is removed with a fit to the printed grid lattice

@@ -34,6 +34,7 @@ from .result import Calibration, DigitizedECG, Panel
 from .traces import (
     INK_CONTRAST,
     TraceSet,
+    _fits_ink,
     drop_labels,
     extract_traces,
     fit_traces_to_ink,
@@ -322,7 +323,7 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
                     or (patchy and float(np.mean([t.quality for t in retry]))
                         > float(np.mean([t.quality for t in traces])) + 0.02)):
                 traces = retry
-    if cfg.fit_ink and cfg.peak_mode == "hybrid":
+    if _fits_ink(cfg):
         traces = fit_traces_to_ink(traces, darkness)
     if f == 1.0:
         return traces

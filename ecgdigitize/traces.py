@@ -550,9 +550,15 @@ def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
     traces = _trace_panels(mask, list(panels), pitch, cfg, x_ranges_px, weight)
     widths = [float(np.nanmedian(t.width_px)) for t in traces if np.isfinite(t.width_px).any()]
     out = TraceSet(tuple(traces), float(np.median(widths)) if widths else float("nan"))
-    if darkness is not None and cfg.fit_ink and cfg.peak_mode == "hybrid":
+    if darkness is not None and _fits_ink(cfg):
         out = fit_traces_to_ink(out, darkness, level=level)
     return out
+
+
+def _fits_ink(cfg: DigitizeConfig) -> bool:
+    """Whether the traces are fitted to the ink: ``fit_ink``, with the hybrid reading only
+    (``peak_mode="midpoint"`` is the plain reading, kept as it is)."""
+    return cfg.fit_ink and cfg.peak_mode == "hybrid"
 
 
 def fit_traces_to_ink(traces: TraceSet, darkness: np.ndarray, *,
