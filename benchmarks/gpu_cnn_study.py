@@ -95,12 +95,24 @@ GPU_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
         epochs=300, patience=40, min_epochs=60)),
     "mobilenet_v2-hi-augment-gpu": ("grouped", dict(
         _SHEET, backbone="mobilenet_v2", alpha=1.0, images="sheets_hi", augment=True)),
+    # the same, halving the learning rate after 10 epochs without a better validation
+    # loss (down to 1e-5), from another seed: on its own, and with the above as a pair
+    "efficientnet_v2_b0-hi-augment-plateau-gpu": ("grouped", dict(
+        _SHEET, backbone="efficientnet_v2_b0", alpha=1.0, images="sheets_hi", augment=True,
+        epochs=300, patience=40, min_epochs=60, lr_patience=10, lr_factor=0.5, min_lr=1e-5,
+        seed=1)),
 }
 
 
-#: What ``run`` trains by default: the next step, not yet run (the second session's best
-#: recipe to convergence, alone on the GPU; ~480 s of budget for 5 folds of ~120 epochs).
-DEFAULT_RUN = ["efficientnet_v2_b0-hi-augment-long-gpu"]
+#: What ``run`` trains by default: the third session's run (the second session's best
+#: recipe to convergence, one process per fold, with and without a learning-rate decay).
+DEFAULT_RUN = ["efficientnet_v2_b0-hi-augment-long-gpu",
+               "efficientnet_v2_b0-hi-augment-plateau-gpu"]
+#: Pairs of configs whose test probabilities :func:`report` also averages, fold by fold.
+ENSEMBLES = {"efficientnet_v2_b0-hi-augment-pair-gpu": DEFAULT_RUN}
+#: Test-time augmentation of augmented configs: the mean of the probabilities of the
+#: test sheet and of this many random warps of it (the training warps' ranges).
+N_TTA = 8
 
 
 # --- 1. prepare (CPU, this machine) -------------------------------------------------
@@ -282,7 +294,7 @@ class _Trainer:
         from ecgclassify.cnn import build_model
 
         self.keras, self.p = keras, params
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(seed + int(params.get("seed", 0)))
         self.clf = build_model(params["backbone"], (*hw, 3), n_classes, alpha=params["alpha"])
         self.augment = _jax_augmenter(hw) if params["augment"] else None
         self.clf.compile(optimizer=keras.optimizers.Adam(params["learning_rate"]),
@@ -322,39 +334,51 @@ class _Trainer:
         """Train with balanced sample weights; keep the weights of the best validation loss."""
         keras, p = self.keras, self.p
         bs = int(p["batch_size"])
-        rng = np.random.default_rng(seed)
         counts = np.bincount(y, minlength=4).astype(float)
         cw = len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1.0))
+        keeper = _BestKeeper(keras, int(p["patience"]), deadline,
+                             min_epochs=int(p.get("min_epochs", 0)),
+                             lr_patience=int(p.get("lr_patience", 0)),
+                             lr_factor=float(p.get("lr_factor", 0.5)),
+                             min_lr=float(p.get("min_lr", 0.0)))
+        self.reset()
+        seed += 1000 * int(p.get("seed", 0))
+        rng = np.random.default_rng(seed)
         i = _pad_to(len(x), bs, rng)
         j = _pad_to(len(xv), bs, rng)
         wv = np.zeros(len(j), np.float32)
         wv[: len(xv)] = 1.0  # repeats only fill the last batch: weight 0
-        keeper = _BestKeeper(keras, int(p["patience"]), deadline,
-                             min_epochs=int(p.get("min_epochs", 0)))
-        self.reset()
         kw = dict(sample_weight=cw[y[i]].astype(np.float32),
                   validation_data=(xv[j].astype(np.float32), yv[j], wv), batch_size=bs,
                   shuffle=True, verbose=0, callbacks=[keeper.callback])
         history: dict[str, list[float]] = {}
-        if self.augment is None:
+        if self.augment is None and not keeper.lr_patience:
             history = self.clf.fit(x[i].astype(np.float32), y[i],
                                            epochs=int(p["epochs"]), **kw).history
-        else:  # one fit call per epoch, each on a fresh warp of the training images
+        else:  # one fit call per epoch: a fresh warp of the training images, a new rate
             import jax
 
             on_device, key = jax.device_put(x[i]), jax.random.key(seed)
+            plain = x[i].astype(np.float32) if self.augment is None else None
+            opt = self.clf.optimizer
             for epoch in range(int(p["epochs"])):
                 key, sub = jax.random.split(key)
-                warped = np.asarray(self.augment(on_device, sub)).astype(np.float32)
-                h = self.clf.fit(warped, y[i], initial_epoch=epoch, epochs=epoch + 1,
+                data = (plain if self.augment is None
+                        else np.asarray(self.augment(on_device, sub)).astype(np.float32))
+                h = self.clf.fit(data, y[i], initial_epoch=epoch, epochs=epoch + 1,
                                          **kw).history
                 for name, vals in h.items():
                     history.setdefault(name, []).extend(vals)
                 if keeper.stopped:
                     break
+                # between fit calls: the JAX trainer reads the variables afresh at each
+                opt.learning_rate = keeper.next_learning_rate(
+                    float(keras.ops.convert_to_numpy(opt.learning_rate)))
         keeper.restore(self.clf)
         out = {k: [float(v) for v in vals] for k, vals in history.items()}
         out["epoch_time_s"] = keeper.times
+        if keeper.lr_patience:
+            out["learning_rate"] = keeper.rates
         out["best_epoch"] = [keeper.best_epoch]
         out["stopped_by_deadline"] = [float(keeper.hit_deadline)]
         return out
@@ -364,6 +388,18 @@ class _Trainer:
         return np.asarray(self.clf.predict(x[i].astype(np.float32), batch_size=batch,
                                            verbose=0))[: len(x)]
 
+    def predict_tta(self, x: np.ndarray, n: int, seed: int) -> np.ndarray:
+        """Mean probabilities over ``x`` and ``n`` random training-range warps of it."""
+        import jax
+
+        assert self.augment is not None
+        on_device, key = jax.device_put(x), jax.random.key(10_000 + seed)
+        total = self.predict(x)
+        for _ in range(n):
+            key, sub = jax.random.split(key)
+            total = total + self.predict(np.asarray(self.augment(on_device, sub)))
+        return total / (n + 1)
+
 
 class _BestKeeper:
     """Early stopping on ``val_loss`` with a deadline; :meth:`restore` puts back the best epoch.
@@ -372,14 +408,22 @@ class _BestKeeper:
     restores only when asked, after the last. Patience stops nothing before
     ``min_epochs``: on a 15 % validation split an early, noisy minimum of the loss
     stopped 4 of 10 augmented grouped folds at epochs 4-9 (macro-F1 0.30-0.44).
+    With ``lr_patience`` > 0, :meth:`next_learning_rate` multiplies the learning rate by
+    ``lr_factor`` (not below ``min_lr``) once ``lr_patience`` epochs have passed since
+    the best validation loss or the last cut, as Keras' ``ReduceLROnPlateau``, whose
+    counter restarts at every ``fit`` call.
     """
 
     def __init__(self, keras: Any, patience: int, deadline: float, *,
-                 min_epochs: int = 0) -> None:
+                 min_epochs: int = 0, lr_patience: int = 0, lr_factor: float = 0.5,
+                 min_lr: float = 0.0) -> None:
         keeper = self
         self.patience, self.deadline, self.min_epochs = patience, deadline, min_epochs
+        self.lr_patience, self.lr_factor, self.min_lr = lr_patience, lr_factor, min_lr
         self.best, self.best_epoch, self.best_weights = np.inf, -1, None
         self.times: list[float] = []
+        self.rates: list[float] = []
+        self._last_cut = -1
         self.hit_deadline = self.stopped = False
 
         class _CB(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
@@ -402,17 +446,31 @@ class _BestKeeper:
         self.callback = _CB()
         self._t = 0.0
 
+    def next_learning_rate(self, rate: float) -> float:
+        """The learning rate for the next epoch, given this epoch's ``rate``."""
+        epoch = len(self.times) - 1
+        self.rates.append(rate)
+        if (self.lr_patience and rate > self.min_lr
+                and epoch - max(self.best_epoch, self._last_cut) >= self.lr_patience):
+            self._last_cut = epoch
+            return max(rate * self.lr_factor, self.min_lr)
+        return rate
+
     def restore(self, model: Any) -> None:
         """Set ``model`` to the weights of the best validation loss seen."""
         if self.best_weights is not None:
             model.set_weights(self.best_weights)
 
 
-def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) -> None:
+def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False,
+               fold: int | None = None) -> None:
     """Train and test one config on every fold (or on all sheets for ``"all"``).
 
-    ``smoke=True`` checks the whole path in a minute on a CPU before device time is
-    spent: one fold, 48 training sheets, one epoch.
+    ``fold`` trains that fold alone (one process per fold, :func:`run_all`) and writes
+    ``NAME.foldK.json``. Augmented configs also store the test-time-augmented
+    probabilities (:data:`N_TTA`). ``smoke=True`` checks the whole path in a minute on
+    a CPU before device time is spent: 80 training sheets, one epoch (the first fold
+    unless ``fold`` is given).
     """
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
@@ -434,13 +492,14 @@ def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) ->
         "device": _device_name(), "build_s": time.perf_counter() - t_build, "folds": []}
     folds = ([[list(range(len(labels))), []]] if protocol == "all"
              else meta["folds"][protocol])
+    ks = list(range(len(folds))) if fold is None else [fold]
     if smoke:
-        folds = [[tr[:80], te] for tr, te in folds[:1]]
+        folds, ks = [[tr[:80], te] for tr, te in folds], ks[:1]
     flat = images.reshape(-1, *images.shape[-3:])
     record["warm_up_s"] = trainer.warm_up(flat[: int(p["batch_size"])],
                                           np.zeros(min(len(flat), int(p["batch_size"])), int))
-    for k, (tr, te) in enumerate(folds):
-        tr, te = np.asarray(tr, int), np.asarray(te, int)
+    for n_left, k in zip(range(len(ks), 0, -1), ks, strict=True):
+        tr, te = (np.asarray(a, int) for a in folds[k])
         # one copy per distinct content in training (its first file's label), as CNNPredictor
         c_tr, first = np.unique(content[tr], return_index=True)
         y_tr = labels[tr][first]
@@ -451,7 +510,7 @@ def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) ->
             n = images.shape[1]
             x, y = x.reshape(-1, *x.shape[2:]), np.repeat(y, n)
             xv, yv = xv.reshape(-1, *xv.shape[2:]), np.repeat(yv, n)
-        fold_deadline = time.monotonic() + (deadline - time.monotonic()) / (len(folds) - k)
+        fold_deadline = time.monotonic() + (deadline - time.monotonic()) / n_left
         t0 = time.perf_counter()
         hist = trainer.fit(x, y, xv, yv, fold_deadline, SEED + k)
         train_s = time.perf_counter() - t0
@@ -471,6 +530,11 @@ def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) ->
                 proba = trainer.predict(xt)
             rec["infer_s"] = time.perf_counter() - t0
             rec["infer_images_per_s"] = len(c_te) / rec["infer_s"]
+            if trainer.augment is not None and p["input"] == "sheet":
+                t0 = time.perf_counter()
+                tta = trainer.predict_tta(xt, N_TTA, SEED + k)
+                rec["infer_tta_images_per_s"] = len(c_te) / (time.perf_counter() - t0)
+                rec["proba_tta"] = np.round(tta[inverse], 6).tolist()
             rec["test_index"] = te.tolist()
             rec["proba"] = np.round(proba[inverse], 6).tolist()
             rec["n_test_contents_in_train"] = len(set(content[te]) & set(content[tr]))
@@ -479,7 +543,8 @@ def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False) ->
             acc = float("nan")
             trainer.clf.save(out / f"{name}.keras")
         record["folds"].append(rec)
-        (out / f"{name}.json").write_text(json.dumps(record))
+        (out / (f"{name}.json" if fold is None else f"{name}.fold{fold}.json")).write_text(
+            json.dumps(record))
         print(f"{name} fold {k + 1}/{len(folds)}: acc {acc:.3f}, {len(hist['loss'])} epochs "
               f"(best {hist['best_epoch'][0] + 1}), {train_s:.0f} s, "
               f"{rec['train_images_per_s']:.0f} img/s"
@@ -508,16 +573,31 @@ def _device_name() -> str:
         return "unknown"
 
 
-def run_all(out: Path, budget_s: float, names: list[str], *, smoke: bool = False) -> None:
-    """Every config in its own process, all at once, sharing the GPU; then merge."""
+def run_all(out: Path, budget_s: float, names: list[str], *, smoke: bool = False,
+            per_fold: bool = True) -> None:
+    """One process per fold of every config (``per_fold=False``: per config), all at once.
+
+    The processes share the GPU; each has the whole budget (less its compilation) for
+    its fold. A network this size leaves most of the GPU idle: in the second session's
+    runs four processes trained at 460-600 images/s each against 610-730 alone, so
+    folds side by side train for ~4x more epochs than folds in turn (runs 1-4 ran the
+    folds of a config in turn). The results are merged into ``gpu_results.json``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + budget_s
     env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="false",
                PYTHONUNBUFFERED="1")
+    meta = json.loads((ARRAYS / "meta.json").read_text())
+    jobs: list[tuple[str, int | None]] = []
+    for name in names:
+        protocol = GPU_CONFIGS[name][0]
+        n = 1 if protocol == "all" or smoke else len(meta["folds"][protocol])
+        jobs += [(name, k) for k in range(n)] if per_fold and protocol != "all" else [(name, None)]
     procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.gpu_cnn_study", "one", name,
                                "--out", str(out), "--deadline-in", str(budget_s)]
+                              + ([] if k is None else ["--fold", str(k)])
                               + (["--smoke"] if smoke else []),
-                              cwd=ROOT, env=env) for name in names]
+                              cwd=ROOT, env=env) for name, k in jobs]
     codes: list[int | None] = []
     for pr in procs:
         try:
@@ -526,15 +606,31 @@ def run_all(out: Path, budget_s: float, names: list[str], *, smoke: bool = False
             pr.kill()
             codes.append(None)
     merged: dict[str, Any] = {"date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "budget_s": budget_s, "exit_codes": dict(zip(names, codes, strict=True)),
-              "runs": {}}
-    for name in names:
-        f = out / f"{name}.json"
-        if f.is_file():
-            merged["runs"][name] = json.loads(f.read_text())
-            f.unlink()
+              "budget_s": budget_s, "processes": len(jobs),
+              "exit_codes": {name if k is None else f"{name} fold {k}": c
+                             for (name, k), c in zip(jobs, codes, strict=True)},
+              "runs": merge_records(out, names)}
     (out / "gpu_results.json").write_text(json.dumps(merged))
     print("exit codes", merged["exit_codes"])
+
+
+def merge_records(out: Path, names: list[str]) -> dict[str, Any]:
+    """Read and remove ``NAME.json`` / ``NAME.foldK.json``: one record per config, folds in order."""
+    runs: dict[str, Any] = {}
+    for name in names:
+        files = sorted(out.glob(f"{name}.fold*.json")) + sorted(out.glob(f"{name}.json"))
+        for f in files:
+            rec = json.loads(f.read_text())
+            if name in runs:
+                runs[name]["folds"] += rec["folds"]
+                runs[name]["build_s"] = max(runs[name]["build_s"], rec["build_s"])
+                runs[name]["warm_up_s"] = max(runs[name]["warm_up_s"], rec["warm_up_s"])
+            else:
+                runs[name] = rec
+            f.unlink()
+        if name in runs:
+            runs[name]["folds"].sort(key=lambda r: r["fold"])
+    return runs
 
 
 # --- 3. report (CPU, this machine) --------------------------------------------------
@@ -550,7 +646,6 @@ def report(sources: list[Path]) -> str:
     they share) or folders holding one.
     """
     from benchmarks.compare_cnn import feature_row, write_report
-    from ecgclassify.evaluation import evaluate_predictions
 
     meta = json.loads((ARRAYS / "meta.json").read_text())
     labels = np.asarray(meta["labels"])
@@ -560,6 +655,7 @@ def report(sources: list[Path]) -> str:
         merged.update(json.loads(f.read_text())["runs"])
     runs: list[dict[str, Any]] = []
     training: dict[str, Any] = {}
+    kept: dict[str, dict[int, dict[str, Any]]] = {}  # config -> fold -> its record
     for name, rec in merged.items():
         info: dict[str, Any] = {"device": rec["device"], "backend": rec["backend"],
                                 "versions": rec.get("versions"),
@@ -584,20 +680,29 @@ def report(sources: list[Path]) -> str:
             if cut and len(h["loss"]) < MIN_EPOCHS_IF_CUT:
                 info["left_out"].append(f["fold"])
                 continue
-            te = np.asarray(f["test_index"])
-            proba = np.asarray(f["proba"])
-            pred = proba.argmax(1)
-            rep = evaluate_predictions(labels[te], pred, proba, model=name,
-                                       protocol=f"{rec['protocol']}, fold {f['fold'] + 1}/5",
-                                       class_names=meta["class_names"], labels=[0, 1, 2, 3])
-            runs.append({"model": name, "protocol": rec["protocol"], "fold": f["fold"],
-                         "n_splits": N_SPLITS, "params": rec["params"],
-                         "n_test_contents_in_train": f["n_test_contents_in_train"],
-                         "epochs_run": len(h["loss"]), "best_epoch": int(h["best_epoch"][0]) + 1,
-                         "stopped_by_deadline": cut, "train_time_s": f["train_time_s"],
-                         "infer_images_per_s": f["infer_images_per_s"],
-                         "y_true": labels[te].tolist(), "y_pred": pred.tolist(),
-                         "test_index": te.tolist(), "report": rep.to_dict()})
+            kept.setdefault(name, {})[f["fold"]] = f
+            variants = [(name, "proba", "infer_images_per_s")]
+            if "proba_tta" in f:
+                variants.append((f"{name}+tta", "proba_tta", "infer_tta_images_per_s"))
+            for model, key, speed in variants:
+                runs.append(_scored(model, rec["protocol"], rec["params"], f, np.asarray(f[key]),
+                                    f[speed], len(h["loss"]), int(h["best_epoch"][0]) + 1,
+                                    f["train_time_s"], labels, meta["class_names"]))
+    for ens, members in ENSEMBLES.items():
+        if not all(m in kept for m in members):
+            continue
+        for k in sorted(set.intersection(*(set(kept[m]) for m in members))):
+            fs = [kept[m][k] for m in members]
+            for suffix, key, speed in (("", "proba", "infer_images_per_s"),
+                                       ("+tta", "proba_tta", "infer_tta_images_per_s")):
+                if not all(key in f for f in fs):
+                    continue
+                runs.append(_scored(
+                    ens + suffix, merged[members[0]]["protocol"], {"members": members}, fs[0],
+                    np.mean([np.asarray(f[key]) for f in fs], axis=0),
+                    1.0 / sum(1.0 / f[speed] for f in fs),
+                    float(np.mean([len(f["history"]["loss"]) for f in fs])), None,
+                    sum(f["train_time_s"] for f in fs), labels, meta["class_names"]))
     out = {"generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
            "sources": [str(s) for s in sources],
            "machine": "lent GPU machine ("
@@ -611,6 +716,26 @@ def report(sources: list[Path]) -> str:
     RESULTS.with_suffix(".md").write_text(table)
     plot_curves(merged, FIGURE)
     return table
+
+
+def _scored(model: str, protocol: str, params: dict[str, Any], f: dict[str, Any],
+            proba: np.ndarray, infer_per_s: float, epochs: float, best_epoch: int | None,
+            train_s: float, labels: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    """One fold's test probabilities scored per file, as a row of the report."""
+    from ecgclassify.evaluation import evaluate_predictions
+
+    te = np.asarray(f["test_index"])
+    pred = proba.argmax(1)
+    rep = evaluate_predictions(labels[te], pred, proba, model=model,
+                               protocol=f"{protocol}, fold {f['fold'] + 1}/5",
+                               class_names=class_names, labels=[0, 1, 2, 3])
+    return {"model": model, "protocol": protocol, "fold": f["fold"], "n_splits": N_SPLITS,
+            "params": params, "n_test_contents_in_train": f["n_test_contents_in_train"],
+            "epochs_run": epochs, "best_epoch": best_epoch,
+            "stopped_by_deadline": bool(f["history"]["stopped_by_deadline"][0]),
+            "train_time_s": train_s, "infer_images_per_s": infer_per_s,
+            "y_true": labels[te].tolist(), "y_pred": pred.tolist(), "test_index": te.tolist(),
+            "report": rep.to_dict()}
 
 
 FIGURE = ROOT / "docs" / "img" / "cnn_gpu_curves.png"
@@ -667,10 +792,13 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--configs", nargs="*", default=DEFAULT_RUN,
                    help=f"default: {' '.join(DEFAULT_RUN)}")
     r.add_argument("--smoke", action="store_true", help="one fold, one epoch (a CPU check)")
+    r.add_argument("--sequential", action="store_true",
+                   help="the folds of a config in turn in one process (runs 1-4)")
     o = sub.add_parser("one", help="one config (run starts these)")
     o.add_argument("name", choices=sorted(GPU_CONFIGS))
     o.add_argument("--out", type=Path, required=True)
     o.add_argument("--deadline-in", type=float, default=420.0)
+    o.add_argument("--fold", type=int, default=None, help="this fold alone")
     o.add_argument("--smoke", action="store_true")
     rep = sub.add_parser("report", help="evaluate the returned results (CPU)")
     rep.add_argument("sources", type=Path, nargs="+",
@@ -679,9 +807,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "prepare":
         prepare(args.hi)
     elif args.cmd == "run":
-        run_all(args.out, args.budget_s, args.configs, smoke=args.smoke)
+        run_all(args.out, args.budget_s, args.configs, smoke=args.smoke,
+                per_fold=not args.sequential)
     elif args.cmd == "one":
-        run_config(args.name, args.out, time.monotonic() + args.deadline_in, smoke=args.smoke)
+        run_config(args.name, args.out, time.monotonic() + args.deadline_in, smoke=args.smoke,
+                   fold=args.fold)
     else:
         print(report(args.sources))
 

@@ -137,3 +137,81 @@ def test_best_keeper_waits_for_min_epochs_and_restores_the_best(min_epochs: int,
     assert not keeper.hit_deadline
     keeper.restore(model)
     assert model.weights == 1 and keeper.best_epoch == 1
+
+
+def test_best_keeper_halves_the_rate_after_lr_patience_epochs_without_progress() -> None:
+    keras = pytest.importorskip("keras")
+    import time
+
+    keeper = study._BestKeeper(keras, patience=50, deadline=time.monotonic() + 60,
+                               lr_patience=2, lr_factor=0.5, min_lr=0.2)
+    model = _StubModel()
+    keeper.callback.set_model(model)
+    rate, rates = 1.0, []
+    for epoch, loss in enumerate([1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.8, 0.9, 0.9, 0.9, 0.9]):
+        keeper.callback.on_epoch_begin(epoch)
+        keeper.callback.on_epoch_end(epoch, {"val_loss": loss})
+        rate = keeper.next_learning_rate(rate)
+        rates.append(rate)
+    # best at epoch 1: cut after epoch 3 and again 2 epochs later; best at 6: cut after 8,
+    # then held at min_lr
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2]
+    assert keeper.rates[:4] == [1.0, 1.0, 1.0, 1.0]
+    off = study._BestKeeper(keras, patience=50, deadline=time.monotonic() + 60)
+    off.callback.set_model(_StubModel())
+    for epoch in range(5):
+        off.callback.on_epoch_begin(epoch)
+        off.callback.on_epoch_end(epoch, {"val_loss": 1.0})
+        assert off.next_learning_rate(0.1) == 0.1
+
+
+def test_merge_records_joins_the_folds_of_one_config_in_order(tmp_path) -> None:
+    for k in (1, 0):
+        rec = {"model": "a-gpu", "protocol": "grouped", "build_s": 1.0 + k,
+               "warm_up_s": 50.0 - k, "folds": [_fold(k, 3, False, [k], [[1, 0, 0, 0]])]}
+        (tmp_path / f"a-gpu.fold{k}.json").write_text(json.dumps(rec))
+    (tmp_path / "b-gpu.json").write_text(json.dumps({"model": "b-gpu", "folds": []}))
+    runs = study.merge_records(tmp_path, ["a-gpu", "b-gpu", "missing-gpu"])
+    assert sorted(runs) == ["a-gpu", "b-gpu"]
+    assert [f["fold"] for f in runs["a-gpu"]["folds"]] == [0, 1]
+    assert runs["a-gpu"]["build_s"] == 2.0 and runs["a-gpu"]["warm_up_s"] == 50.0
+    assert not list(tmp_path.iterdir())  # read and removed
+
+
+def test_report_adds_tta_and_ensemble_rows(tmp_path, monkeypatch) -> None:
+    arrays = tmp_path / "gpu"
+    arrays.mkdir()
+    labels = [0, 1, 2, 3]
+    (arrays / "meta.json").write_text(json.dumps({
+        "labels": labels, "class_names": ["mi", "abnormal", "normal", "history"]}))
+    monkeypatch.setattr(study, "ARRAYS", arrays)
+    monkeypatch.setattr(study, "RESULTS", tmp_path / "out.json")
+    monkeypatch.setattr(study, "FIGURE", tmp_path / "curves.png")
+    monkeypatch.setattr(study, "ENSEMBLES", {"pair-gpu": ["a-gpu", "b-gpu"]})
+    eye = np.eye(4)
+    # a: right on files 0-2, wrong on 3 (says 0.6 class 0); b: wrong on 0 (0.9 class 1)
+    pa = eye.copy()
+    pa[3] = [0.6, 0, 0, 0.4]
+    pb = eye.copy()
+    pb[0] = [0.1, 0.9, 0, 0]
+    runs = {}
+    for name, proba in (("a-gpu", pa), ("b-gpu", pb)):
+        f = _fold(0, 30, False, labels, proba.tolist())
+        f["proba_tta"] = eye.tolist()
+        f["infer_tta_images_per_s"] = 5.0
+        runs[name] = {"model": name, "protocol": "grouped", "params": {}, "backend": "jax",
+                      "device": "test", "build_s": 1.0, "folds": [f]}
+    src = tmp_path / "gpu_results.json"
+    src.write_text(json.dumps({"runs": runs}))
+    table = study.report([src])
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()
+            if line.startswith("| ") and "-gpu" in line.split(" | ")[0]}
+    assert set(rows) == {"a-gpu", "a-gpu+tta", "b-gpu", "b-gpu+tta", "pair-gpu", "pair-gpu+tta"}
+    assert "| 0.750 ± 0.000 |" in rows["a-gpu"] and "| 0.750 ± 0.000 |" in rows["b-gpu"]
+    # averaged: file 0 -> (1 + 0.1) / 2 = 0.55 class 0; file 3 -> 0.7 class 3: all right
+    assert "| 1.000 ± 0.000 |" in rows["pair-gpu"]
+    out = json.loads((tmp_path / "out.json").read_text())
+    pair = next(r for r in out["runs"] if r["model"] == "pair-gpu")
+    assert pair["train_time_s"] == pytest.approx(122.0)
+    assert pair["infer_images_per_s"] == pytest.approx(20.0)  # two models of 40/s in turn
+    assert next(r for r in out["runs"] if r["model"] == "a-gpu+tta")["infer_images_per_s"] == 5.0
