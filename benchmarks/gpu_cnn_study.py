@@ -17,10 +17,11 @@ no TensorFlow. Three steps:
 
        KERAS_BACKEND=jax python3 -m benchmarks.gpu_cnn_study run --out DIR --budget-s 480
 
-   runs the configs of :data:`DEFAULT_RUN` (or ``--configs``), each in its own process,
-   all at once, and
-   writes one JSON file per config (test-file probabilities per fold, histories,
-   times) and the reference model's ``.keras`` file to ``DIR``.
+   runs the configs of :data:`DEFAULT_RUN` (or ``--configs NAME[:FOLD,...]``), one
+   process per fold, all at once after one of them has filled a compilation cache
+   (:func:`run_all`; ask for the H200 machine: each process took 14-15 GiB in run 5), and writes
+   ``gpu_results.json`` (test-file probabilities per fold, histories, times) and, for
+   the ``"all"`` protocol, the reference model's ``.keras`` file to ``DIR``.
 
 3. ``report`` (here): evaluate the returned predictions per file with
    :func:`ecgclassify.evaluation.evaluate_predictions`, store them in
@@ -104,12 +105,13 @@ GPU_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-#: What ``run`` trains by default: the third session's run (the second session's best
-#: recipe to convergence, one process per fold, with and without a learning-rate decay).
-DEFAULT_RUN = ["efficientnet_v2_b0-hi-augment-long-gpu",
+#: What ``run`` trains by default: what the third session's run 5 lost to the GPU's
+#: memory (folds 1 and 5 of the long recipe; the plateau config, all folds).
+DEFAULT_RUN = ["efficientnet_v2_b0-hi-augment-long-gpu:0,4",
                "efficientnet_v2_b0-hi-augment-plateau-gpu"]
 #: Pairs of configs whose test probabilities :func:`report` also averages, fold by fold.
-ENSEMBLES = {"efficientnet_v2_b0-hi-augment-pair-gpu": DEFAULT_RUN}
+ENSEMBLES = {"efficientnet_v2_b0-hi-augment-pair-gpu": [
+    "efficientnet_v2_b0-hi-augment-long-gpu", "efficientnet_v2_b0-hi-augment-plateau-gpu"]}
 #: Test-time augmentation of augmented configs: the mean of the probabilities of the
 #: test sheet and of this many random warps of it (the training warps' ranges).
 N_TTA = 8
@@ -463,7 +465,7 @@ class _BestKeeper:
 
 
 def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False,
-               fold: int | None = None) -> None:
+               fold: int | None = None, compile_only: bool = False) -> None:
     """Train and test one config on every fold (or on all sheets for ``"all"``).
 
     ``fold`` trains that fold alone (one process per fold, :func:`run_all`) and writes
@@ -498,6 +500,9 @@ def run_config(name: str, out: Path, deadline: float, *, smoke: bool = False,
     flat = images.reshape(-1, *images.shape[-3:])
     record["warm_up_s"] = trainer.warm_up(flat[: int(p["batch_size"])],
                                           np.zeros(min(len(flat), int(p["batch_size"])), int))
+    if compile_only:
+        print(f"{name}: compiled in {record['warm_up_s']:.0f} s", flush=True)
+        return
     for n_left, k in zip(range(len(ks), 0, -1), ks, strict=True):
         tr, te = (np.asarray(a, int) for a in folds[k])
         # one copy per distinct content in training (its first file's label), as CNNPredictor
@@ -573,31 +578,71 @@ def _device_name() -> str:
         return "unknown"
 
 
-def run_all(out: Path, budget_s: float, names: list[str], *, smoke: bool = False,
+def parse_job(spec: str, n_folds: int) -> tuple[str, list[int] | None]:
+    """``"NAME"`` or ``"NAME:0,4"`` -> the config and its folds (``None``: every fold)."""
+    name, _, folds = spec.partition(":")
+    if name not in GPU_CONFIGS:
+        raise SystemExit(f"unknown config {name!r}; known: {', '.join(sorted(GPU_CONFIGS))}")
+    ks = [int(k) for k in folds.split(",")] if folds else None
+    if ks is not None and not all(0 <= k < n_folds for k in ks):
+        raise SystemExit(f"{spec!r}: folds run from 0 to {n_folds - 1}")
+    return name, ks
+
+
+def run_all(out: Path, budget_s: float, specs: list[str], *, smoke: bool = False,
             per_fold: bool = True) -> None:
     """One process per fold of every config (``per_fold=False``: per config), all at once.
 
-    The processes share the GPU; each has the whole budget (less its compilation) for
-    its fold. A network this size leaves most of the GPU idle: in the second session's
-    runs four processes trained at 460-600 images/s each against 610-730 alone, so
-    folds side by side train for ~4x more epochs than folds in turn (runs 1-4 ran the
-    folds of a config in turn). The results are merged into ``gpu_results.json``.
+    ``specs`` are config names, each optionally with the folds to run (``NAME:0,4``).
+    The processes share the GPU; each has the whole budget for its fold. A network this
+    size leaves most of the GPU idle: in the second session's runs four processes
+    trained at 460-600 images/s each against 610-730 alone (runs 1-4 ran the folds of a
+    config in turn). Two lessons of run 5 (10 processes, 320 x 544 sheets, one H200):
+
+    - XLA compiled the same network in every process at once: 289 s before the first
+      epoch (215 s with 7). One process now compiles first and stores the programs in
+      a persistent JAX compilation cache that the others load.
+    - Each process's allocator grew on demand to 14-15 GiB, and the last ones ran out
+      of the 139 GiB: each process now preallocates an equal share of the GPU's memory
+      (``XLA_PYTHON_CLIENT_MEM_FRACTION``), so that one that needs more fails alone.
+      Seven processes of this network get 18 GiB each on an H200, 10 GiB on an H100:
+      ask for the H200.
+
+    The results are merged into ``gpu_results.json``.
     """
     out.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + budget_s
-    env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="false",
-               PYTHONUNBUFFERED="1")
     meta = json.loads((ARRAYS / "meta.json").read_text())
     jobs: list[tuple[str, int | None]] = []
-    for name in names:
+    for spec in specs:
+        name, ks = parse_job(spec, N_SPLITS)
         protocol = GPU_CONFIGS[name][0]
-        n = 1 if protocol == "all" or smoke else len(meta["folds"][protocol])
-        jobs += [(name, k) for k in range(n)] if per_fold and protocol != "all" else [(name, None)]
-    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.gpu_cnn_study", "one", name,
-                               "--out", str(out), "--deadline-in", str(budget_s)]
-                              + ([] if k is None else ["--fold", str(k)])
-                              + (["--smoke"] if smoke else []),
-                              cwd=ROOT, env=env) for name, k in jobs]
+        if protocol == "all" or not per_fold:
+            jobs.append((name, None))
+            continue
+        n = len(meta["folds"][protocol])
+        jobs += [(name, k) for k in (ks if ks is not None else range(n))][: 1 if smoke else None]
+    cache = Path(os.environ.get("JAX_COMPILATION_CACHE_DIR", "/tmp/gpu_cnn_study_jax_cache"))
+    # each process preallocates its share of the GPU's total memory (JAX's advice for
+    # several processes on one GPU), rather than growing on demand as in runs 1-5
+    env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="true",
+               XLA_PYTHON_CLIENT_MEM_FRACTION=f"{min(0.75, 0.92 / len(jobs)):.3f}",
+               JAX_COMPILATION_CACHE_DIR=str(cache),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONUNBUFFERED="1")
+
+    def command(name: str, k: int | None, *extra: str) -> list[str]:
+        return ([sys.executable, "-m", "benchmarks.gpu_cnn_study", "one", name,
+                 "--out", str(out), "--deadline-in", str(max(1.0, deadline - time.monotonic()))]
+                + ([] if k is None else ["--fold", str(k)]) + (["--smoke"] if smoke else [])
+                + list(extra))
+
+    t0 = time.perf_counter()
+    firsts = {_program_key(name): (name, k) for name, k in reversed(jobs)}
+    for name, k in firsts.values():  # one compiling process per distinct network and input
+        subprocess.run(command(name, k, "--compile-only"), cwd=ROOT, env=env, check=True)
+    compile_s = time.perf_counter() - t0
+    procs = [subprocess.Popen(command(name, k), cwd=ROOT, env=env) for name, k in jobs]
     codes: list[int | None] = []
     for pr in procs:
         try:
@@ -605,13 +650,21 @@ def run_all(out: Path, budget_s: float, names: list[str], *, smoke: bool = False
         except subprocess.TimeoutExpired:  # an epoch ran past the deadline: keep its folds
             pr.kill()
             codes.append(None)
+    names = list(dict.fromkeys(name for name, _ in jobs))
     merged: dict[str, Any] = {"date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "budget_s": budget_s, "processes": len(jobs),
+              "budget_s": budget_s, "processes": len(jobs), "compile_first_s": compile_s,
               "exit_codes": {name if k is None else f"{name} fold {k}": c
                              for (name, k), c in zip(jobs, codes, strict=True)},
               "runs": merge_records(out, names)}
     (out / "gpu_results.json").write_text(json.dumps(merged))
     print("exit codes", merged["exit_codes"])
+
+
+def _program_key(name: str) -> tuple[Any, ...]:
+    """What the compiled programs of a config depend on (configs sharing it share them)."""
+    p = GPU_CONFIGS[name][1]
+    return (p["backbone"], p["alpha"], p["input"], p.get("images"), p["batch_size"],
+            bool(p["augment"]))
 
 
 def merge_records(out: Path, names: list[str]) -> dict[str, Any]:
@@ -741,7 +794,7 @@ def _scored(model: str, protocol: str, params: dict[str, Any], f: dict[str, Any]
 FIGURE = ROOT / "docs" / "img" / "cnn_gpu_curves.png"
 #: Configs drawn by :func:`plot_curves` (those of the table's headline rows).
 CURVES = ("efficientnet_v2_b0-gpu", "efficientnet_v2_b0-hi-gpu", "efficientnet_v2_b0-hi-augment-gpu",
-          "efficientnet_v2_b0-hi-augment-leaky-gpu")
+          "efficientnet_v2_b0-hi-augment-long-gpu", "efficientnet_v2_b0-hi-augment-leaky-gpu")
 
 
 def plot_curves(merged: dict[str, Any], path: Path) -> Path | None:
@@ -790,7 +843,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--budget-s", type=float, default=420.0)
     r.add_argument("--configs", nargs="*", default=DEFAULT_RUN,
-                   help=f"default: {' '.join(DEFAULT_RUN)}")
+                   help=f"NAME or NAME:FOLD,FOLD; default: {' '.join(DEFAULT_RUN)}")
     r.add_argument("--smoke", action="store_true", help="one fold, one epoch (a CPU check)")
     r.add_argument("--sequential", action="store_true",
                    help="the folds of a config in turn in one process (runs 1-4)")
@@ -799,6 +852,8 @@ def main(argv: list[str] | None = None) -> None:
     o.add_argument("--out", type=Path, required=True)
     o.add_argument("--deadline-in", type=float, default=420.0)
     o.add_argument("--fold", type=int, default=None, help="this fold alone")
+    o.add_argument("--compile-only", action="store_true",
+                   help="build and compile (filling the compilation cache), then stop")
     o.add_argument("--smoke", action="store_true")
     rep = sub.add_parser("report", help="evaluate the returned results (CPU)")
     rep.add_argument("sources", type=Path, nargs="+",
@@ -811,7 +866,7 @@ def main(argv: list[str] | None = None) -> None:
                 per_fold=not args.sequential)
     elif args.cmd == "one":
         run_config(args.name, args.out, time.monotonic() + args.deadline_in, smoke=args.smoke,
-                   fold=args.fold)
+                   fold=args.fold, compile_only=args.compile_only)
     else:
         print(report(args.sources))
 

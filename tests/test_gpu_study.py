@@ -215,3 +215,23 @@ def test_report_adds_tta_and_ensemble_rows(tmp_path, monkeypatch) -> None:
     assert pair["train_time_s"] == pytest.approx(122.0)
     assert pair["infer_images_per_s"] == pytest.approx(20.0)  # two models of 40/s in turn
     assert next(r for r in out["runs"] if r["model"] == "a-gpu+tta")["infer_images_per_s"] == 5.0
+
+
+def test_parse_job_reads_the_folds_and_refuses_unknown_names() -> None:
+    name = "efficientnet_v2_b0-hi-augment-long-gpu"
+    assert study.parse_job(name, 5) == (name, None)
+    assert study.parse_job(f"{name}:0,4", 5) == (name, [0, 4])
+    with pytest.raises(SystemExit, match="folds run from 0 to 4"):
+        study.parse_job(f"{name}:5", 5)
+    with pytest.raises(SystemExit, match="unknown config"):
+        study.parse_job("no-such-gpu", 5)
+    for spec in study.DEFAULT_RUN:  # the default run names real configs and folds
+        study.parse_job(spec, 5)
+
+
+def test_configs_that_differ_only_in_training_share_one_compiled_program() -> None:
+    key = study._program_key
+    assert key("efficientnet_v2_b0-hi-augment-long-gpu") == key(
+        "efficientnet_v2_b0-hi-augment-plateau-gpu")  # seed, epochs, rate: not compiled in
+    assert key("efficientnet_v2_b0-hi-augment-gpu") != key("efficientnet_v2_b0-hi-gpu")
+    assert key("efficientnet_v2_b0-gpu") != key("efficientnet_v2_b0-hi-gpu")
