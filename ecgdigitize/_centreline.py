@@ -112,10 +112,11 @@ def centreline(t: np.ndarray, b: np.ndarray, mode: str, band: np.ndarray | None 
     width = line_width(t, b)
     half = 0.5 * max(width - 1, 0.0)
     inf = np.array([np.inf])
-    tp, tn = np.concatenate((inf, t[:-1])), np.concatenate((t[1:], inf))
-    bp, bn = np.concatenate((-inf, b[:-1])), np.concatenate((b[1:], -inf))
+    tp, tn = np.concatenate((-inf, t[:-1])), np.concatenate((t[1:], -inf))
+    bp, bn = np.concatenate((inf, b[:-1])), np.concatenate((b[1:], inf))
     # an apex tops both neighbours' runs (strictly at least one), a nadir
-    # reaches below both; a flat run (ties both ways) is neither
+    # reaches below both; a flat run (ties both ways) is neither, nor is an end
+    # column (with one neighbour, the first column of a steep stroke would be one)
     apex = (t <= np.fmin(tp, tn)) & (t < np.fmax(tp, tn))
     nadir = (b >= np.fmax(bp, bn)) & (b > np.fmin(bp, bn))
     steep = np.isfinite(t) & (b - t + 1 > 2.5 * width)
@@ -373,7 +374,8 @@ def _bridge_steep(band: np.ndarray, path: np.ndarray, on_ink: np.ndarray, t: np.
     The path may cut straight through a narrow QRS (every column has ink at
     mid-height) and so land, in a column or two, off ink or on a speck next
     to the stroke. The trace must pass between the runs of the columns on
-    either side, so there the longest run in that span is taken.
+    either side, so there the longest run in that span is taken; at the
+    band's first or last columns, within the run of the one column beside them.
     """
     w = band.shape[1]
     length = b - t + 1
@@ -384,12 +386,14 @@ def _bridge_steep(band: np.ndarray, path: np.ndarray, on_ink: np.ndarray, t: np.
     miss = np.concatenate(([0], bad.astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(miss))
     for g0, g1 in zip(edges[::2], edges[1::2], strict=True):
-        if g0 == 0 or g1 >= w or g1 - g0 > max_gap or bad[g0 - 1] or bad[g1]:
+        # the columns on either side; at the band's edge, the one inside
+        sides = [c for c in (g0 - 1, g1) if 0 <= c < w]
+        if not sides or g1 - g0 > max_gap or bad[sides].any():
             continue
-        if on_ink[g0:g1].all() and min(length[g0 - 1], length[g1]) < 2 * width:
+        if on_ink[g0:g1].all() and length[sides].min() < 2 * width:
             continue            # a thin spot on a flat stretch, not a stroke crossing
-        lo = int(min(t[g0 - 1], t[g1]))
-        hi = int(max(b[g0 - 1], b[g1]))
+        lo = int(t[sides].min())
+        hi = int(b[sides].max())
         for x in range(g0, g1):
             rows = np.flatnonzero(band[lo:hi + 1, x]) + lo
             if rows.size:

@@ -266,3 +266,31 @@ def test_real_record_render_snr_with_true_panels(shared_records_dir) -> None:
     scores = score_record(t.reference, res)
     assert scores.attrs["mean_snr_db"] > 24.5
     assert scores["snr_db"].min() > 12.0
+
+
+def test_an_end_column_on_a_steep_stroke_is_read_at_its_middle() -> None:
+    # the first column of a panel cut from a falling stroke: with no column
+    # before it, it used to count as a nadir (read at its run's bottom, 89)
+    from ecgdigitize._centreline import centreline
+
+    t = np.array([50.0, 30.0, 10.0, 10.0, 10.0, 10.0])
+    b = np.array([90.0, 70.0, 50.0, 12.0, 12.0, 12.0])
+    _, y = centreline(t, b, "hybrid")
+    assert y[0] == 70.0
+    assert y[1] == 50.0 and y[2] == 11.0   # mid-stroke, then the crest (top + half width)
+
+
+def test_a_speck_in_the_first_column_gives_way_to_the_stroke() -> None:
+    # the path enters the panel on a 1 px speck just above a steep stroke (a
+    # grid line thinned the ink between them): the first column is bridged to
+    # the stroke as a column inside the panel would be (it read the speck, 19-19)
+    from ecgdigitize._centreline import read_columns, run_bounds
+
+    band = np.zeros((120, 6), bool)
+    band[19, 0] = band[23:92, 0] = True
+    band[0:68, 1] = True
+    band[0:40, 2] = True
+    band[0:20, 3:] = True
+    t, b, on_ink = read_columns(band, np.full(6, 18), 3, run_bounds(band))
+    assert (t[0], b[0]) == (23.0, 91.0)
+    assert on_ink.all() and (t[1], b[1]) == (0.0, 67.0)
