@@ -41,6 +41,7 @@ from .traces import (
     ink_darkness,
     ink_level,
     ink_mask,
+    label_boxes,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -307,10 +308,12 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
 
     def trace_at(contrast: float) -> TraceSet:
         mask = ink_mask(small, px_per_mm=ppm / f, darkness=darkness, contrast=contrast)
+        boxes: list[tuple[float, float, float, float]] = []
         if cfg.drop_labels:
+            boxes = label_boxes(mask, work, px_per_mm=ppm / f)
             mask = drop_labels(mask, work, px_per_mm=ppm / f)
         return extract_traces(mask, work, config=read_cfg, darkness=darkness,
-                              x_ranges_px=x_ranges)
+                              x_ranges_px=x_ranges, label_boxes_px=boxes)
 
     traces = trace_at(INK_CONTRAST)
     kept = sum(t.quality >= cfg.min_quality for t in traces)

@@ -39,7 +39,7 @@ from .errors import NoTracesFoundError
 from .result import Panel
 
 __all__ = ["Trace", "TraceSet", "drop_labels", "extract_trace", "extract_traces",
-           "fit_traces_to_ink", "ink_darkness", "ink_level", "ink_mask"]
+           "fit_traces_to_ink", "ink_darkness", "ink_level", "ink_mask", "label_boxes"]
 
 #: Vertical single-column runs of ink longer than this are lines, not traces, mm.
 MAX_STROKE_MM = 45.0
@@ -60,6 +60,9 @@ POOL_PITCH_PX = 100
 MAX_FIT_EDGE_PX = 2.0
 #: The path may stray this many row pitches above or below its baseline.
 BAND_PITCHES = 1.25
+#: Ink inside a lead label's box counts this much as evidence for the path (1 elsewhere):
+#: where a glyph touches the trace, the path keeps to the trace's own stroke.
+LABEL_INK_WEIGHT = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,7 +304,71 @@ def drop_labels(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
     (0, 200)
     """
     out = mask.copy()
-    h, w = mask.shape
+    box = _drop_free_labels(out, panels, px_per_mm, zone_mm)
+    if box is not None:
+        _drop_touching_labels(out, panels, box, px_per_mm)
+    return out
+
+
+def label_boxes(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
+                zone_mm: tuple[float, float, float, float] = (1.0, 12.0, 10.0, 3.0)
+                ) -> list[tuple[float, float, float, float]]:
+    """Where each panel's lead label prints, measured on the labels that stand free.
+
+    The labels found by :func:`drop_labels` (blobs inside the zone around a
+    panel's start that touch none of its sides) give one text line relative to
+    the panel start and baseline: from the leftmost glyph's left edge to the
+    rightmost glyph's right edge, or to the zone's right end when that is
+    farther (a last glyph that touches the trace on every panel is not
+    measured), between the median top and bottom of the glyphs. Each
+    panel's label is taken to lie on that line.
+
+    Parameters
+    ----------
+    mask : ndarray of shape (H, W), bool
+        Ink mask (labels still in it).
+    panels : sequence of Panel
+        Panels of the sheet.
+    px_per_mm : float
+        Scale, px per mm.
+    zone_mm : (float, float, float, float), default (1, 12, 10, 3)
+        As for :func:`drop_labels`.
+
+    Returns
+    -------
+    list of (float, float, float, float)
+        One ``(left, top, right, bottom)`` box per panel, px (empty when no
+        label stands free anywhere on the sheet).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ecgdigitize.result import Panel
+    >>> m = np.zeros((100, 200), bool)
+    >>> m[60, :] = True                   # the trace
+    >>> m[40:52, 20:23] = True            # a label "I" above it
+    >>> p = Panel("I", (10, 20, 200, 100), 0, 1, 60.0, 0, 0)
+    >>> label_boxes(m, [p], px_per_mm=4.0)    # out to the zone's right end, 12 mm
+    [(20.0, 40.0, 58.0, 52.0)]
+    """
+    box = _drop_free_labels(mask.copy(), panels, px_per_mm, zone_mm)
+    if box is None:
+        return []
+    left, top, right, bottom = (float(v) for v in box)
+    right = max(right, zone_mm[1] * px_per_mm)  # a last glyph touching the trace everywhere
+    return [(p.box_px[0] + left, p.baseline_y_px + top, p.box_px[0] + right,
+             p.baseline_y_px + bottom) for p in panels]
+
+
+def _drop_free_labels(out: np.ndarray, panels: Sequence[Panel], px_per_mm: float,
+                      zone_mm: tuple[float, float, float, float]) -> np.ndarray | None:
+    """Remove the labels standing free in each panel's zone, in place; return their line.
+
+    The line is ``(left, top, right, bottom)`` relative to a panel's start and
+    baseline, px: leftmost and rightmost glyph edges, median top and bottom
+    (None when no glyph stands free).
+    """
+    h, w = out.shape
     left, right, above, below = (v * px_per_mm for v in zone_mm)
     found: list[tuple[float, float, float, float]] = []  # free labels, px from start/baseline
     for p in panels:
@@ -325,11 +392,10 @@ def drop_labels(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
                 ox, oy = x0 - p.box_px[0], y0 - p.baseline_y_px
                 found.append((ox + float(sx[big].min()), oy + float(sy[big].min()),
                               ox + float((sx + sw)[big].max()), oy + float((sy + sh)[big].max())))
-    if found:
-        f = np.asarray(found)  # free glyphs: the label starts at the leftmost
-        box = np.array([f[:, 0].min(), np.median(f[:, 1]), f[:, 2].max(), np.median(f[:, 3])])
-        _drop_touching_labels(out, panels, box, px_per_mm)
-    return out
+    if not found:
+        return None
+    f = np.asarray(found)  # free glyphs: the label starts at the leftmost
+    return np.array([f[:, 0].min(), np.median(f[:, 1]), f[:, 2].max(), np.median(f[:, 3])])
 
 
 def _drop_touching_labels(mask: np.ndarray, panels: Sequence[Panel], box: np.ndarray,
@@ -494,7 +560,9 @@ def extract_trace(mask: np.ndarray, panel: Panel, *, row_pitch_px: float,
 def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
                    row_pitch_px: float | None = None, config: DigitizeConfig | None = None,
                    x_ranges_px: Sequence[tuple[float, float]] | None = None,
-                   darkness: np.ndarray | None = None) -> TraceSet:
+                   darkness: np.ndarray | None = None,
+                   label_boxes_px: Sequence[tuple[float, float, float, float]] = ()
+                   ) -> TraceSet:
     """Follow the trace of every panel (all panels tracked together, vectorised).
 
     Parameters
@@ -514,6 +582,11 @@ def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
     darkness : ndarray of shape (H, W), uint8, optional
         :func:`ink_darkness` of the image: line centres then come from
         darkness-weighted centroids (sub-pixel) instead of run midpoints.
+    label_boxes_px : sequence of (float, float, float, float), optional
+        ``(left, top, right, bottom)`` boxes, px, where lead labels print (see
+        :func:`label_boxes`): ink inside them counts only
+        :data:`LABEL_INK_WEIGHT` for the path, so that where a glyph touches
+        the trace the path keeps to the trace's stroke.
 
     Returns
     -------
@@ -547,7 +620,8 @@ def extract_traces(mask: np.ndarray, panels: Sequence[Panel], *,
         level = ink_level(darkness)
         weight = np.maximum(darkness.astype(np.float32) - 0.25 * level, 0.0)
         weight /= max(0.75 * level, 1.0)   # 1 on solid ink, 0 on paper
-    traces = _trace_panels(mask, list(panels), pitch, cfg, x_ranges_px, weight)
+    traces = _trace_panels(mask, list(panels), pitch, cfg, x_ranges_px, weight,
+                           label_boxes_px)
     widths = [float(np.nanmedian(t.width_px)) for t in traces if np.isfinite(t.width_px).any()]
     out = TraceSet(tuple(traces), float(np.median(widths)) if widths else float("nan"))
     if darkness is not None and _fits_ink(cfg):
@@ -640,7 +714,9 @@ class _Job:
 
 def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: DigitizeConfig,
                   x_ranges: Sequence[tuple[float, float]] | None,
-                  weight: np.ndarray | None = None) -> list[Trace]:
+                  weight: np.ndarray | None = None,
+                  label_boxes: Sequence[tuple[float, float, float, float]] = ()
+                  ) -> list[Trace]:
     """Split panels into chunks of similar width, track them in one batch, read values.
 
     The path is tracked on a mask max-pooled vertically by ``pool`` rows
@@ -664,7 +740,7 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
         jobs += [_Job(i, int(a), int(b), r0 // pool, (r1 - 1) // pool + 1)
                  for a, b in pairwise(edges.tolist()) if b - a >= 2 and r1 > r0]
     paths = _viterbi_batch(small, jobs, [p.baseline_y_px / pool for p in panels],
-                           pitch / pool, cfg)
+                           pitch / pool, cfg, _evidence(small, label_boxes, pool))
     out = []
     for i, p in enumerate(panels):
         c0, c1, r0, r1 = spans[i]
@@ -686,6 +762,32 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
     return out
 
 
+def _evidence(small: np.ndarray, boxes: Sequence[tuple[float, float, float, float]],
+              pool: int) -> np.ndarray | None:
+    """Ink of the pooled mask as evidence for the path, weaker on labels beside the trace.
+
+    In a column of a label box that also has ink just above or below the box
+    (within the box's height: the trace passing by), ink inside the box counts
+    LABEL_INK_WEIGHT. Where the box holds the only ink near it, the trace runs
+    through the label and its ink keeps full weight. None without boxes.
+    """
+    if len(boxes) == 0:
+        return None
+    ev = small.astype(np.float32)
+    h, w = ev.shape
+    for left, top, right, bottom in boxes:
+        c0, c1 = max(0, int(np.floor(left))), min(w, int(np.ceil(right)) + 1)
+        r0, r1 = max(0, int(np.floor(top / pool))), min(h, int(np.ceil(bottom / pool)) + 1)
+        if c1 <= c0 or r1 <= r0:
+            continue
+        tall = r1 - r0
+        near = (small[max(0, r0 - tall):r0, c0:c1].any(axis=0)
+                | small[r1:r1 + tall, c0:c1].any(axis=0))
+        box = ev[r0:r1, c0:c1]
+        box[:, near] *= LABEL_INK_WEIGHT
+    return ev
+
+
 def _max_pool_rows(mask: np.ndarray, f: int) -> np.ndarray:
     """Max pooling of a boolean mask over ``f`` consecutive rows (padded with False)."""
     if f == 1:
@@ -698,8 +800,12 @@ def _max_pool_rows(mask: np.ndarray, f: int) -> np.ndarray:
 
 
 def _viterbi_batch(mask: np.ndarray, jobs: list[_Job], baselines: list[float], pitch: float,
-                   cfg: DigitizeConfig) -> list[np.ndarray]:
+                   cfg: DigitizeConfig, evidence: np.ndarray | None = None
+                   ) -> list[np.ndarray]:
     """Lowest-cost path (one row per column) through ``-ink + prior``, all jobs at once.
+
+    ``evidence`` (same shape as ``mask``, default the mask) is the ink that
+    rewards the path; moves are priced on ``mask``.
 
     The move from row ``a`` (column ``x - 1``) to row ``b`` (column ``x``)
     costs ``|M(b) - M(a)|`` with ``M`` the cumulative sum of
@@ -714,15 +820,18 @@ def _viterbi_batch(mask: np.ndarray, jobs: list[_Job], baselines: list[float], p
     hmax = max(j.r1 - j.r0 for j in jobs)
     n = len(jobs)
     ink = np.zeros((wmax, hmax, n), dtype=np.float32)
+    reward = ink if evidence is None else np.zeros_like(ink)
     prior = np.full((hmax, n), 1e3, dtype=np.float32)
     for k, j in enumerate(jobs):
         ink[: j.c1 - j.c0, : j.r1 - j.r0, k] = mask[j.r0:j.r1, j.c0:j.c1].T
+        if evidence is not None:
+            reward[: j.c1 - j.c0, : j.r1 - j.r0, k] = evidence[j.r0:j.r1, j.c0:j.c1].T
         dist = np.abs(np.arange(j.r0, j.r1) - baselines[j.panel]) / max(pitch, 1.0)
         prior[: j.r1 - j.r0, k] = cfg.prior_weight * np.maximum(dist - 0.5, 0.0) ** 2
     either = np.maximum(ink[1:], ink[:-1])
     warp = np.cumsum(cfg.jump_cost * (1.0 - either) + cfg.slope_cost, axis=1, dtype=np.float32)
     costs = np.empty((wmax, hmax, n), dtype=np.float32)
-    costs[0] = prior - ink[0]
+    costs[0] = prior - reward[0]
     for x in range(1, wmax):
         m, cost = warp[x - 1], costs[x - 1]
         down = np.minimum.accumulate(cost - m, axis=0)
@@ -731,7 +840,7 @@ def _viterbi_batch(mask: np.ndarray, jobs: list[_Job], baselines: list[float], p
         up -= m
         np.minimum(down, up, out=costs[x])
         costs[x] += prior
-        costs[x] -= ink[x]
+        costs[x] -= reward[x]
     # backtrack all jobs at once; a job joins when x reaches its own last column
     widths = np.array([j.c1 - j.c0 for j in jobs])
     ks = np.arange(n)

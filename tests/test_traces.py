@@ -294,3 +294,23 @@ def test_a_speck_in_the_first_column_gives_way_to_the_stroke() -> None:
     t, b, on_ink = read_columns(band, np.full(6, 18), 3, run_bounds(band))
     assert (t[0], b[0]) == (23.0, 91.0)
     assert on_ink.all() and (t[1], b[1]) == (0.0, 67.0)
+
+
+def test_ink_in_a_label_box_beside_the_trace_is_weaker_evidence() -> None:
+    # an "R"-like glyph joined to the trace (stem and leg on the baseline, bow on
+    # top) over a QRS that dives 40 px: without the label's box the path takes the
+    # glyph's bow (cheaper than the dive); with it, the dive
+    m = np.zeros((160, 120), bool)
+    m[100:102, :] = True                          # trace
+    m[100:102, 52:66] = False
+    m[100:142, 52:54] = m[100:142, 64:66] = True  # QRS down- and up-stroke
+    m[140:142, 52:66] = True
+    m[78:80, 48:70] = True                        # glyph: bow ...
+    m[78:100, 48:50] = m[78:100, 68:70] = True    # ... stem and leg on the trace
+    p = Panel("aVR", (0, 20, 120, 160), 0.0, 1.0, 100.0, 0, 0)
+    cfg = DigitizeConfig(fit_ink=False)
+    plain = extract_traces(m, [p], row_pitch_px=120, config=cfg).traces[0]
+    boxed = extract_traces(m, [p], row_pitch_px=120, config=cfg,
+                           label_boxes_px=[(40.0, 76.0, 72.0, 96.0)]).traces[0]
+    assert plain.path_px[58] < 80 and plain.path_px[58] > 77
+    assert boxed.path_px[58] > 139
