@@ -432,8 +432,47 @@ def _drop_touching_labels(mask: np.ndarray, panels: Sequence[Panel], box: np.nda
         sx = stats[:, cv2.CC_STAT_LEFT]
         glyph = (sx > 0) & (sx + stats[:, cv2.CC_STAT_WIDTH] < x1 - x0)
         glyph[0] = False
+        glyph &= ~_passes_through(labels, n, mask[y0 - 1, x0:x1], mask[y1, x0:x1])
         if n > 1 and glyph.any():
             line[glyph[labels]] = False
+
+
+def _passes_through(labels: np.ndarray, n: int, above: np.ndarray,
+                    below: np.ndarray) -> np.ndarray:
+    """Which pieces of a text line are a wave passing through it, not glyphs.
+
+    ``labels`` numbers the ``n`` pieces (connected components, 0 the
+    background) of the line's ink; ``above`` and ``below`` are the ink rows
+    just outside it. A wave (a P or T hump) leaves the line and comes back: it
+    meets the ink outside at points farther apart than the line is tall, with
+    no ink along the line's edge between them for most of the way. A glyph
+    stands on the trace by its feet (closer together than its height), and a
+    trace lying along the line's edge, with glyphs standing on it, touches
+    the ink outside all along.
+
+    Examples
+    --------
+    >>> lab = np.zeros((4, 30), int)
+    >>> lab[3, 2:5] = lab[3, 25:28] = lab[1:3, 4:26] = lab[0, 10:20] = 1  # a hump
+    >>> out = np.zeros(30, bool)
+    >>> out[:5] = out[25:] = True          # the trace below, on either side
+    >>> _passes_through(lab, 2, np.zeros(30, bool), out).tolist()
+    [False, True]
+    """
+    cols = np.arange(labels.shape[1])
+    lo, hi = np.full(n, cols.size), np.full(n, -1)
+    contacts = np.zeros(n)
+    for row, outside in ((labels[0], above), (labels[-1], below)):
+        near = outside.copy()          # 8-connected: diagonal neighbours touch too
+        near[1:] |= outside[:-1]
+        near[:-1] |= outside[1:]
+        touch = row * near
+        np.minimum.at(lo, touch, cols)
+        np.maximum.at(hi, touch, cols)
+        contacts += np.bincount(touch, minlength=n)
+    wave = (hi - lo >= labels.shape[0]) & (contacts <= 0.5 * (hi - lo + 1))
+    wave[0] = False
+    return wave
 
 
 def _follow_strokes(band: np.ndarray, seed: np.ndarray, max_width: int) -> np.ndarray:

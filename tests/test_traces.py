@@ -296,6 +296,34 @@ def test_a_speck_in_the_first_column_gives_way_to_the_stroke() -> None:
     assert on_ink.all() and (t[1], b[1]) == (0.0, 67.0)
 
 
+def _hump_sheet() -> tuple[np.ndarray, list[Panel]]:
+    """Two panels at 4 px/mm: a free three-glyph label on the first, and on the
+    second a wave that rises through the text line and comes back below it."""
+    m = np.zeros((160, 420), bool)
+    m[100:102, :] = True                          # trace (baseline)
+    for x in (14, 26, 38, 50):                    # free label of panel A: four glyphs
+        m[80:95, x:x + 3] = True
+    xs = np.arange(214, 255)
+    ys = np.round(100 - 12 * np.sin(np.pi * (xs - 214) / 40)).astype(int)
+    m[100:102, 215:254] = False
+    for x, y in zip(xs, ys, strict=True):
+        m[y:y + 3, x] = True                      # the hump, 3 px thick
+    panels = [Panel("aVR", (10, 40, 210, 160), 0.0, 1.0, 100.0, 0, 0),
+              Panel("I", (210, 40, 410, 160), 1.0, 2.0, 100.0, 0, 1)]
+    return m, panels
+
+
+def test_drop_labels_keeps_a_wave_that_rises_through_the_text_line() -> None:
+    # the hump leaves the text line and comes back farther on than the line is
+    # tall: a wave, not a glyph standing on the trace (its top used to be
+    # dropped: 22 of its 83 pixels inside the line were kept)
+    m, panels = _hump_sheet()
+    out = drop_labels(m, panels, px_per_mm=4.0)
+    assert not out[80:95, 14:53].any()            # the free label goes
+    line = np.s_[78:96, 212:250]
+    assert out[line].sum() == m[line].sum() == 83
+
+
 def test_ink_in_a_label_box_beside_the_trace_is_weaker_evidence() -> None:
     # an "R"-like glyph joined to the trace (stem and leg on the baseline, bow on
     # top) over a QRS that dives 40 px: without the label's box the path takes the
