@@ -360,8 +360,9 @@ class _Trainer:
         else:  # one fit call per epoch: a fresh warp of the training images, a new rate
             import jax
 
-            on_device, key = jax.device_put(x[i]), jax.random.key(seed)
+            key = jax.random.key(seed)
             plain = x[i].astype(np.float32) if self.augment is None else None
+            on_device = jax.device_put(x[i]) if self.augment is not None else None
             opt = self.clf.optimizer
             for epoch in range(int(p["epochs"])):
                 key, sub = jax.random.split(key)

@@ -35,13 +35,12 @@ from .traces import (
     INK_CONTRAST,
     TraceSet,
     _fits_ink,
-    drop_labels,
+    drop_labels_and_boxes,
     extract_traces,
     fit_traces_to_ink,
     ink_darkness,
     ink_level,
     ink_mask,
-    label_boxes,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -310,8 +309,7 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
         mask = ink_mask(small, px_per_mm=ppm / f, darkness=darkness, contrast=contrast)
         boxes: list[tuple[float, float, float, float]] = []
         if cfg.drop_labels:
-            boxes = label_boxes(mask, work, px_per_mm=ppm / f)
-            mask = drop_labels(mask, work, px_per_mm=ppm / f)
+            mask, boxes = drop_labels_and_boxes(mask, work, px_per_mm=ppm / f)
         return extract_traces(mask, work, config=read_cfg, darkness=darkness,
                               x_ranges_px=x_ranges, label_boxes_px=boxes)
 

@@ -38,8 +38,9 @@ from .config import DigitizeConfig
 from .errors import NoTracesFoundError
 from .result import Panel
 
-__all__ = ["Trace", "TraceSet", "drop_labels", "extract_trace", "extract_traces",
-           "fit_traces_to_ink", "ink_darkness", "ink_level", "ink_mask", "label_boxes"]
+__all__ = ["Trace", "TraceSet", "drop_labels", "drop_labels_and_boxes", "extract_trace",
+           "extract_traces", "fit_traces_to_ink", "ink_darkness", "ink_level", "ink_mask",
+           "label_boxes"]
 
 #: Vertical single-column runs of ink longer than this are lines, not traces, mm.
 MAX_STROKE_MM = 45.0
@@ -303,11 +304,7 @@ def drop_labels(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
     >>> int(out[40:52, 20:23].sum()), int(out[60].sum())
     (0, 200)
     """
-    out = mask.copy()
-    box = _drop_free_labels(out, panels, px_per_mm, zone_mm)
-    if box is not None:
-        _drop_touching_labels(out, panels, box, px_per_mm)
-    return out
+    return drop_labels_and_boxes(mask, panels, px_per_mm=px_per_mm, zone_mm=zone_mm)[0]
 
 
 def label_boxes(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
@@ -344,20 +341,36 @@ def label_boxes(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
     --------
     >>> import numpy as np
     >>> from ecgdigitize.result import Panel
-    >>> m = np.zeros((100, 200), bool)
-    >>> m[60, :] = True                   # the trace
-    >>> m[40:52, 20:23] = True            # a label "I" above it
-    >>> p = Panel("I", (10, 20, 200, 100), 0, 1, 60.0, 0, 0)
+    >>> m = np.zeros((120, 300), bool)
+    >>> m[80, :] = True                               # the trace
+    >>> m[62:72, 30:33] = m[62:72, 36:39] = True      # a two-glyph label above it
+    >>> p = Panel("II", (20, 30, 300, 120), 1, 0, 80.0, 0, 0)
     >>> label_boxes(m, [p], px_per_mm=4.0)    # out to the zone's right end, 12 mm
-    [(20.0, 40.0, 58.0, 52.0)]
+    [(30.0, 62.0, 68.0, 72.0)]
     """
-    box = _drop_free_labels(mask.copy(), panels, px_per_mm, zone_mm)
+    return drop_labels_and_boxes(mask, panels, px_per_mm=px_per_mm, zone_mm=zone_mm)[1]
+
+
+def drop_labels_and_boxes(mask: np.ndarray, panels: Sequence[Panel], *, px_per_mm: float,
+                          zone_mm: tuple[float, float, float, float] = (1.0, 12.0, 10.0, 3.0)
+                          ) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+    """:func:`drop_labels` and :func:`label_boxes` from one search for the free labels.
+
+    Returns
+    -------
+    (ndarray of shape (H, W), bool; list of (float, float, float, float))
+        The mask without the labels, and one label box per panel, px (both as
+        the two functions return them).
+    """
+    out = mask.copy()
+    box = _drop_free_labels(out, panels, px_per_mm, zone_mm)
     if box is None:
-        return []
+        return out, []
+    _drop_touching_labels(out, panels, box, px_per_mm)
     left, top, right, bottom = (float(v) for v in box)
     right = max(right, zone_mm[1] * px_per_mm)  # a last glyph touching the trace everywhere
-    return [(p.box_px[0] + left, p.baseline_y_px + top, p.box_px[0] + right,
-             p.baseline_y_px + bottom) for p in panels]
+    return out, [(p.box_px[0] + left, p.baseline_y_px + top, p.box_px[0] + right,
+                  p.baseline_y_px + bottom) for p in panels]
 
 
 def _drop_free_labels(out: np.ndarray, panels: Sequence[Panel], px_per_mm: float,

@@ -9,7 +9,14 @@ from ecgdigitize.config import DigitizeConfig
 from ecgdigitize.errors import NoTracesFoundError
 from ecgdigitize.result import Panel
 from ecgdigitize.synth import SheetStyle, render_sheet
-from ecgdigitize.traces import drop_labels, extract_trace, extract_traces, ink_mask
+from ecgdigitize.traces import (
+    drop_labels,
+    drop_labels_and_boxes,
+    extract_trace,
+    extract_traces,
+    ink_mask,
+    label_boxes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -322,6 +329,16 @@ def test_drop_labels_keeps_a_wave_that_rises_through_the_text_line() -> None:
     assert not out[80:95, 14:53].any()            # the free label goes
     line = np.s_[78:96, 212:250]
     assert out[line].sum() == m[line].sum() == 83
+
+
+def test_one_label_search_gives_what_drop_labels_and_label_boxes_give() -> None:
+    m, panels = _hump_sheet()
+    out, boxes = drop_labels_and_boxes(m, panels, px_per_mm=4.0)
+    np.testing.assert_array_equal(out, drop_labels(m, panels, px_per_mm=4.0))
+    assert boxes == label_boxes(m, panels, px_per_mm=4.0)
+    assert len(boxes) == len(panels) and boxes[0][2] - boxes[0][0] >= 44  # to the 12 mm end
+    blank = np.zeros_like(m)
+    assert drop_labels_and_boxes(blank, panels, px_per_mm=4.0)[1] == []
 
 
 def test_ink_in_a_label_box_beside_the_trace_is_weaker_evidence() -> None:
