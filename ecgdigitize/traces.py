@@ -356,11 +356,29 @@ def drop_labels_and_boxes(mask: np.ndarray, panels: Sequence[Panel], *, px_per_m
                           ) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
     """:func:`drop_labels` and :func:`label_boxes` from one search for the free labels.
 
+    Parameters
+    ----------
+    mask, panels, px_per_mm, zone_mm
+        As for :func:`label_boxes` (``px_per_mm`` in px per mm, ``zone_mm`` in mm).
+
     Returns
     -------
     (ndarray of shape (H, W), bool; list of (float, float, float, float))
         The mask without the labels, and one label box per panel, px (both as
         the two functions return them).
+
+    Examples
+    --------
+    A sheet printed without labels keeps its ink and has no label boxes:
+
+    >>> import numpy as np
+    >>> from ecgdigitize.result import Panel
+    >>> trace_only = np.zeros((50, 80), bool)
+    >>> trace_only[30, :] = True
+    >>> out, boxes = drop_labels_and_boxes(
+    ...     trace_only, [Panel("V1", (0, 0, 80, 50), 0, 0, 30.0, 0, 0)], px_per_mm=4.0)
+    >>> bool((out == trace_only).all()), boxes
+    (True, [])
     """
     out = mask.copy()
     box = _drop_free_labels(out, panels, px_per_mm, zone_mm)
