@@ -34,24 +34,24 @@ from .clean import _finite_runs
 #: sample at 25 mm/s and 200 dpi).
 SPACING_PX = 0.4
 #: Gauss-Newton steps.
-ITERATIONS = 6
+ITERATIONS = 8
 #: Levenberg damping added to the normal equations (per vertex).
 DAMPING = 0.03
 #: Weight of the curvature penalty on the correction to the column reading.
-SMOOTH = 0.05
+SMOOTH = 0.003
 #: Largest move of a vertex in one step, px.
 MAX_STEP_PX = 1.0
 #: Coverage below this counts as paper (a coloured or grey grid line leaves some), 0-1.
 #: Measuring it per sheet (95th percentile beside the traces) was tried: -0.1 dB on clean
 #: and -0.2 dB on grey-grid renders.
-FLOOR = 0.3
+FLOOR = 0.2
 #: Largest change of the pen's half width or edge width in one step, px.
 MAX_RADIUS_STEP_PX = 0.2
 #: Stretches of ink shorter than this (px) keep their column reading: a trace broken into
 #: specks (a gridless low-resolution sheet) would cost a fit call each for nothing.
 MIN_RUN_PX = 8.0
 #: Largest total move of a vertex from the column reading, px; beyond it the reading stays.
-MAX_MOVE_PX = 3.0
+MAX_MOVE_PX = 8.0
 
 
 def pen_profile(coverage: np.ndarray, lines: Sequence[tuple[np.ndarray, np.ndarray]], *,

@@ -38,7 +38,7 @@ _PEAK_MODES = ("hybrid", "midpoint")
 #: clean sheets and +0.55 dB on degraded ones (10 records), +0.2 to +0.4 dB at 100, 150 and
 #: 300 dpi (5 records each); 0.2-0.28 px did best at every resolution, and 0.6 px scored
 #: 0.8-2.1 dB below no smoothing.
-SMOOTH_PX = 0.25
+SMOOTH_PX = 0.2
 
 
 @dataclass(frozen=True)
