@@ -44,7 +44,7 @@ MAX_STEP_PX = 1.0
 #: Coverage below this counts as paper (a coloured or grey grid line leaves some), 0-1.
 #: Measuring it per sheet (95th percentile beside the traces) was tried: -0.1 dB on clean
 #: and -0.2 dB on grey-grid renders.
-FLOOR = 0.2
+FLOOR = 0.3
 #: Largest change of the pen's half width or edge width in one step, px.
 MAX_RADIUS_STEP_PX = 0.2
 #: Stretches of ink shorter than this (px) keep their column reading: a trace broken into

@@ -26,7 +26,7 @@ import numpy as np
 
 from .calibrate import assemble_signal, match_rhythm_leads, snap_gain
 from .clean import notch_powerline, remove_baseline_wander
-from .config import DigitizeConfig
+from .config import FITTED_SMOOTH_PX, SMOOTH_PX, DigitizeConfig
 from .errors import ConfigurationError, LayoutNotFoundError, NoGridFoundError, NoTracesFoundError
 from .io import ImageSource, load_image
 from .record import STANDARD_LEADS
@@ -267,7 +267,8 @@ def _trace_and_calibrate(rgb: np.ndarray, panels: Sequence[Panel], calibration: 
         panels = [t.panel for t in checked]
         signal, quality = assemble_signal(checked, calibration, fs=cfg.fs,
                                           duration_s=cfg.duration_s, max_gap_s=cfg.max_gap_s,
-                                          min_quality=cfg.min_quality, smooth_px=cfg.smooth_px)
+                                          min_quality=cfg.min_quality,
+                                          smooth_px=_smooth_px(cfg, traces.fitted))
     notes = relabelled + _lead_warnings(quality, panels, cfg.min_quality)
     if not any(q >= cfg.min_quality for q in quality.values()):
         raise NoTracesFoundError("no ECG lead could be recovered from the sheet")
@@ -280,7 +281,7 @@ def _trace_and_calibrate(rgb: np.ndarray, panels: Sequence[Panel], calibration: 
         quality={k: round(v, 4) for k, v in quality.items()},
         stage_times_s={k: round(v, 4) for k, v in clock.times.items()}, warnings=tuple(notes),
         extras={"line_width_px": traces.line_width_px,
-                "traces": TraceSet(tuple(checked), traces.line_width_px)})
+                "traces": TraceSet(tuple(checked), traces.line_width_px, traces.fitted)})
 
 
 def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
@@ -336,7 +337,15 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
                                   column_x_px=back(t.column_x_px), path_px=back(t.path_px),
                                   width_px=t.width_px * f, panel=p)
                           for t, p in zip(traces, panels, strict=True)),
-                    traces.line_width_px * f)
+                    traces.line_width_px * f, fitted=traces.fitted)
+
+
+def _smooth_px(cfg: DigitizeConfig, fitted: bool) -> float:
+    """The reconstruction low-pass, px: ``cfg.smooth_px``, or by default
+    :data:`FITTED_SMOOTH_PX` for traces fitted to the ink and :data:`SMOOTH_PX` else."""
+    if cfg.smooth_px is not None:
+        return cfg.smooth_px
+    return FITTED_SMOOTH_PX if fitted else SMOOTH_PX
 
 
 def _light_pen_contrast(darkness: np.ndarray) -> float:

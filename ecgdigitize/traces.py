@@ -64,6 +64,9 @@ BAND_PITCHES = 1.25
 #: Ink inside a lead label's box counts this much as evidence for the path (1 elsewhere):
 #: where a glyph touches the trace, the path keeps to the trace's own stroke.
 LABEL_INK_WEIGHT = 0.5
+#: Label ink more than this many px (plus the path's pooling) from a path that passes a
+#: label box by is not read as trace (see ``_clip_label_ink``).
+LABEL_KEEP_PX = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +122,9 @@ class TraceSet:
         One per panel.
     line_width_px : float
         Median thickness of the trace ink, px.
+    fitted : bool, default False
+        Whether the polylines were fitted to the ink (:func:`fit_traces_to_ink`)
+        rather than read column by column.
 
     Examples
     --------
@@ -134,6 +140,7 @@ class TraceSet:
 
     traces: tuple[Trace, ...]
     line_width_px: float
+    fitted: bool = False
 
     def __iter__(self) -> Iterator[Trace]:
         return iter(self.traces)
@@ -758,7 +765,7 @@ def fit_traces_to_ink(traces: TraceSet, darkness: np.ndarray, *,
     for t in traces:
         x, y = fit_polyline(coverage, t.x_px, t.y_px, radius, edge)
         fitted.append(replace(t, x_px=x, y_px=y))
-    return TraceSet(tuple(fitted), traces.line_width_px)
+    return TraceSet(tuple(fitted), traces.line_width_px, fitted=True)
 
 
 def _row_pitch(panels: Sequence[Panel]) -> float:
@@ -824,11 +831,58 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
             out.append(Trace(p.lead, xs, empty, xs, empty.copy(), empty.copy(), 0.0, p))
             continue
         path = np.clip(path * pool + (pool - 1) // 2, r0, r1 - 1)
-        t, b, on_ink = read_columns(mask[:, c0:c1], path, pool, (top[:, c0:c1], bot[:, c0:c1]))
-        x_rel, y = centreline(t, b, cfg.peak_mode, mask[:, c0:c1],
+        band = mask[:, c0:c1]
+        bounds = (top[:, c0:c1], bot[:, c0:c1])
+        clipped = _clip_label_ink(band, path, c0, label_boxes, pool + LABEL_KEEP_PX)
+        if clipped is not None:
+            band = clipped
+            bounds = run_bounds(band)
+        t, b, on_ink = read_columns(band, path, pool, bounds)
+        x_rel, y = centreline(t, b, cfg.peak_mode, band,
                                None if weight is None else weight[:, c0:c1])
         out.append(Trace(p.lead, x_rel + c0, y, xs, path.astype(float), b - t + 1,
                          float(on_ink.mean()), p))
+    return out
+
+
+def _clip_label_ink(band: np.ndarray, path: np.ndarray, c0: int,
+                    boxes: Sequence[tuple[float, float, float, float]], keep: int
+                    ) -> np.ndarray | None:
+    """Copy of ``band`` without the label ink beside a path that passes a label box by.
+
+    In a column of a label box (working px; the band starts at column ``c0``)
+    where the path (row per column) lies below the box's top, the box's ink
+    more than ``keep`` px above the path is taken for glyphs and cleared,
+    unless the ink run from the path rises out of the box (a QRS stroke); a
+    path above the box's bottom clears the box's ink more than ``keep`` px below
+    it likewise. Glyphs touching the trace would otherwise lengthen its run
+    and read as strokes. None when no box meets the band.
+    """
+    h, w = band.shape
+    out = None
+    for left, top, right, bottom in boxes:
+        j0, j1 = max(0, int(np.floor(left)) - c0), min(w, int(np.ceil(right)) + 1 - c0)
+        r0, r1 = max(0, int(np.floor(top))), min(h, int(np.ceil(bottom)) + 1)
+        if j1 <= j0 or r1 <= r0:
+            continue
+        for j in range(j0, j1):
+            col = band[:, j] if out is None else out[:, j]
+            pj = int(path[j])
+            up = (r0, pj - keep)          # rows of the box above the path
+            down = (pj + keep + 1, r1)    # and below it
+            for a, b, outward in ((up[0], min(up[1], r1), -1), (max(down[0], r0), down[1], 1)):
+                if b <= a or not col[a:b].any():
+                    continue
+                # the ink run from the path outwards: a stroke leaving the box is kept
+                k = pj
+                while 0 <= k + outward < h and col[k + outward]:
+                    k += outward
+                if (outward < 0 and k < r0 - keep) or (outward > 0 and k >= r1 + keep):
+                    continue
+                if out is None:
+                    out = band.copy()
+                    col = out[:, j]
+                col[a:b] = False
     return out
 
 

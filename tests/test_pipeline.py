@@ -325,3 +325,23 @@ def test_a_qrs_on_a_column_boundary_is_read_from_its_first_millisecond() -> None
     for lead in ("aVR", "aVL", "V1", "V2", "V4", "V5"):
         i0 = int(np.flatnonzero(np.isfinite(sheet.truth.reference.lead(lead)))[0])
         assert np.abs(res.lead(lead)[i0:i0 + 10] - sig[i0:i0 + 10]).max() < 0.15
+
+
+def test_reconstruction_low_pass_follows_the_reading_unless_set(sheet, result) -> None:
+    from ecgdigitize.config import FITTED_SMOOTH_PX, SMOOTH_PX
+    from ecgdigitize.pipeline import _smooth_px
+
+    assert DigitizeConfig().smooth_px is None
+    assert _smooth_px(DigitizeConfig(), fitted=True) == FITTED_SMOOTH_PX < SMOOTH_PX
+    assert _smooth_px(DigitizeConfig(), fitted=False) == SMOOTH_PX
+    assert _smooth_px(DigitizeConfig(smooth_px=0.0), fitted=True) == 0.0
+    with pytest.raises(ConfigurationError, match="smooth_px"):
+        DigitizeConfig(smooth_px=-0.1)
+    # the sheet's traces were fitted to the ink, and the result says so
+    assert result.extras["traces"].fitted
+    unfitted = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(fit_ink=False))
+    assert not unfitted.extras["traces"].fitted
+    # an explicit low-pass is used as given: 0 px leaves the fitted samples rougher
+    raw = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(smooth_px=0.0))
+    rough = np.nanmean(np.abs(np.diff(raw.signal, 2, axis=0)))
+    assert rough > np.nanmean(np.abs(np.diff(result.signal, 2, axis=0)))

@@ -359,3 +359,26 @@ def test_ink_in_a_label_box_beside_the_trace_is_weaker_evidence() -> None:
                            label_boxes_px=[(40.0, 76.0, 72.0, 96.0)]).traces[0]
     assert plain.path_px[58] < 80 and plain.path_px[58] > 77
     assert boxed.path_px[58] > 139
+
+
+def test_label_glyph_touching_a_trace_that_passes_by_is_not_read_as_a_stroke() -> None:
+    # a flat trace along the bottom of a label box, with a "1"-like glyph standing on it,
+    # and a QRS stroke that rises out of the box: the glyph stops lengthening the
+    # trace's run (it read as a 20 px stroke), the QRS keeps its full height
+    m = np.zeros((160, 140), bool)
+    m[99:102, :] = True                           # trace, rows 99-101
+    m[78:99, 40:43] = True                        # glyph stem on the trace
+    m[50:99, 90:92] = True                        # QRS up- and down-stroke leaving the box
+    p = Panel("V1", (0, 20, 140, 160), 0.0, 1.0, 100.0, 0, 0)
+    cfg = DigitizeConfig(fit_ink=False, peak_mode="midpoint")
+    box = (30.0, 76.0, 110.0, 100.0)
+    plain = extract_traces(m, [p], row_pitch_px=120, config=cfg).traces[0]
+    boxed = extract_traces(m, [p], row_pitch_px=120, config=cfg,
+                           label_boxes_px=[box]).traces[0]
+
+    def at(tr, col):
+        return tr.y_px[np.argmin(np.abs(tr.x_px - col))]
+
+    assert at(plain, 41) < 95                     # the stem pulled the reading up
+    assert abs(at(boxed, 41) - 100.0) <= 1.0      # the trace's own row
+    assert at(boxed, 90) < 80 and at(plain, 90) == pytest.approx(at(boxed, 90))
