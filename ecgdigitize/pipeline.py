@@ -36,6 +36,7 @@ from .traces import (
     TraceSet,
     _fits_ink,
     drop_labels_and_boxes,
+    extend_to_edges,
     extract_traces,
     fit_traces_to_ink,
     ink_darkness,
@@ -59,6 +60,8 @@ TRACE_PX_PER_MM = 10.0
 #: is skipped is held at the first (last) value read, which costs most when a
 #: QRS falls on the column boundary: on the 51 renders 0.3 mm gave 21.46 dB
 #: mean SNR clean, 0.2 mm 21.80, 0.12 mm 21.95, 0.06 mm 21.14 and 0 mm 19.80.
+#: Where the ink shows the way unambiguously, the trace is then carried on to
+#: the edge (:func:`~ecgdigitize.traces.extend_to_edges`).
 EDGE_SKIP_MM = 0.12
 #: When a third or more of the leads are lost at the usual ink contrast
 #: (:data:`~ecgdigitize.traces.INK_CONTRAST` of the darkest ink), they are traced again
@@ -327,6 +330,11 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
                 traces = retry
     if _fits_ink(cfg):
         traces = fit_traces_to_ink(traces, darkness)
+    # the columns skipped at a shared edge: followed along the ink where that is unambiguous
+    edges = [(p.box_px[0] if lo > p.box_px[0] else np.nan,
+              p.box_px[2] if hi < p.box_px[2] else np.nan) for p, (lo, hi) in zip(work, x_ranges,
+                                                                                strict=True)]
+    traces = extend_to_edges(traces, darkness, edges)
     if f == 1.0:
         return traces
 

@@ -38,9 +38,9 @@ from .config import DigitizeConfig
 from .errors import NoTracesFoundError
 from .result import Panel
 
-__all__ = ["Trace", "TraceSet", "drop_labels", "drop_labels_and_boxes", "extract_trace",
-           "extract_traces", "fit_traces_to_ink", "ink_darkness", "ink_level", "ink_mask",
-           "label_boxes"]
+__all__ = ["Trace", "TraceSet", "drop_labels", "drop_labels_and_boxes", "extend_to_edges",
+           "extract_trace", "extract_traces", "fit_traces_to_ink", "ink_darkness", "ink_level",
+           "ink_mask", "label_boxes"]
 
 #: Vertical single-column runs of ink longer than this are lines, not traces, mm.
 MAX_STROKE_MM = 45.0
@@ -67,6 +67,23 @@ LABEL_INK_WEIGHT = 0.5
 #: Label ink more than this many px (plus the path's pooling) from a path that passes a
 #: label box by is not read as trace (see ``_clip_label_ink``).
 LABEL_KEEP_PX = 1
+#: :func:`extend_to_edges`: the slope of a trace's end is taken over its last this many px,
+EDGE_STRETCH_PX = 1.5
+#: a run that reaches farther only the other way than a stroke this steep (px per px) heads
+#: is not followed,
+EDGE_MIN_SLOPE = 1.0
+#: nor one whose end lies farther than this many times a straight continuation of the
+#: last stretch (plus the pen's half width). On the 51 clean renders, without this cap
+#: the traces ran into the separator ticks: 23.92 dB mean SNR (24.15 unextended).
+EDGE_EXTRAPOLATE = 2.0
+#: A run reaches farther than the last column's when its end is this much farther, px.
+EDGE_TOL_PX = 1.0
+#: A run whose last 12 rows' darkness (5 columns) drifts less than this (0-255) from their
+#: first to their last third ends as a vertical bar (a separator), not a slanted stroke.
+EDGE_BAR_DRIFT = 12.0
+#: Points this close to a side's last point are dropped when it is carried on, px (the
+#: end vertex of a fitted polyline; its neighbours lie 0.4 px apart).
+EDGE_DROP_PX = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -766,6 +783,186 @@ def fit_traces_to_ink(traces: TraceSet, darkness: np.ndarray, *,
         x, y = fit_polyline(coverage, t.x_px, t.y_px, radius, edge)
         fitted.append(replace(t, x_px=x, y_px=y))
     return TraceSet(tuple(fitted), traces.line_width_px, fitted=True)
+
+
+def extend_to_edges(traces: TraceSet, darkness: np.ndarray,
+                    edges_px: Sequence[tuple[float, float]], *, level: int | None = None,
+                    max_gap_px: float | None = None) -> TraceSet:
+    """Traces carried on to their panel edges along the ink, where that is unambiguous.
+
+    A panel that abuts another one is read a little short of the shared edge
+    (separator marks and the neighbour's stroke sit there), and the samples
+    left out would hold the last value read: a steep stroke that crosses the
+    edge is cut short. Column by column from the last point to the edge, the
+    vertical run of ink (darker than half the ink level) that overlaps the
+    previous column's run is followed: when it reaches farther on one side
+    only, the stroke heads that way (the way the last stretch of the trace
+    heads, when that is steeper than :data:`EDGE_MIN_SLOPE`) and its far end
+    minus the pen's half width is where the stroke got to; a short run that
+    reaches no farther gives its centre (a flat stretch). One point is added
+    on the edge, and the last point read (the least reliable vertex of a
+    fitted polyline) is dropped, so the samples between follow a straight
+    line to it. A run's end is a separator's, not the stroke's, when it ends
+    as a vertical bar does (the same darkness across five columns row after
+    row, where a slanted stroke drifts sideways). A side is left as it is
+    (held) when nothing continues the trace, the run reaches farther both
+    ways (a mark across the stroke, unless the end behind the stroke is a
+    bar's) or is long with no way to tell which end is the stroke's, the
+    stroke's end is a bar's, or it would lie more than
+    :data:`EDGE_EXTRAPOLATE` times farther than a straight continuation of
+    the last stretch.
+
+    Parameters
+    ----------
+    traces : TraceSet
+        Traces of the working image (e.g. :func:`fit_traces_to_ink`).
+    darkness : ndarray of shape (H, W), uint8
+        :func:`ink_darkness` of that image.
+    edges_px : sequence of (float, float)
+        For each trace, the x of its left and right edge to carry it to,
+        working px; NaN leaves that side alone.
+    level : int, optional
+        :func:`ink_level` of ``darkness`` (computed when omitted).
+    max_gap_px : float, optional
+        Sides whose last point lies farther than this from the edge, px, are
+        left alone (default: the line width, at least 2 px).
+
+    Returns
+    -------
+    TraceSet
+        The traces, each side carried on ending on its edge.
+
+    Examples
+    --------
+    A stroke rising steeply (9 px per px) to the right edge (x = 20) of a
+    panel read up to x = 18, where it is still 18 px short of its end:
+
+    >>> import numpy as np
+    >>> from ecgdigitize.synth.draw import ink_mask as draw
+    >>> xs = np.r_[np.arange(0.0, 16.0, 0.4), 16.0, 20.0]
+    >>> ys = np.r_[np.full(40, 40.0), 40.0, 4.0]
+    >>> img = (255 * (1 - draw((50, 30), [(xs, ys)], 2.0))).astype(np.uint8)
+    >>> dark = ink_darkness(np.repeat(img[:, :, None], 3, axis=2), px_per_mm=8.0)
+    >>> p = Panel("I", (0.0, 0.0, 20.0, 50.0), 0.0, 1.0, 40.0, 0, 0)
+    >>> read = np.r_[xs[:-1], 17.0, 18.0]
+    >>> tr = Trace("I", read, np.interp(read, xs, ys), read, np.interp(read, xs, ys),
+    ...            np.full(read.size, 2.0), 1.0, p)
+    >>> out = extend_to_edges(TraceSet((tr,), 2.0), dark, [(np.nan, 20.0)]).traces[0]
+    >>> float(tr.y_px[-1]), float(out.x_px[-1]), round(float(out.y_px[-1]))
+    (22.0, 20.0, 4)
+    """
+    level = ink_level(darkness) if level is None else level
+    width = traces.line_width_px if np.isfinite(traces.line_width_px) else 2.0
+    reach = max(2.0, width) if max_gap_px is None else max_gap_px
+    out = []
+    for t, edges in zip(traces, edges_px, strict=True):
+        x, y = t.x_px, t.y_px
+        for side, edge in zip((-1, 1), edges, strict=True):
+            if np.isfinite(edge):
+                x, y = _extend_side(x, y, darkness, float(edge), side, 0.5 * level,
+                                    width / 2, reach)
+        out.append(t if x is t.x_px else replace(t, x_px=x, y_px=y))
+    return TraceSet(tuple(out), traces.line_width_px)
+
+
+def _extend_side(x: np.ndarray, y: np.ndarray, darkness: np.ndarray, edge: float, side: int,
+                 thr: float, radius: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """One side of :func:`extend_to_edges` (``side`` -1 left, +1 right)."""
+    ok = np.flatnonzero(np.isfinite(y))
+    if ok.size < 3:
+        return x, y
+    end = ok[-1] if side > 0 else ok[0]
+    xb, yb = float(x[end]), float(y[end])
+    c0, last = int(np.floor(xb + 0.5)), int(np.floor(edge + 0.5))
+    w = darkness.shape[1]
+    if not (0.25 <= (edge - xb) * side <= reach and 0 <= c0 < w and 0 <= last < w):
+        return x, y
+    near = ok[np.abs(x[ok] - xb) <= EDGE_STRETCH_PX]
+    far = near[np.argmax(np.abs(x[near] - xb))]
+    run_x = abs(xb - float(x[far]))
+    slope = (yb - float(y[far])) / run_x if run_x > 0 else 0.0   # px down per px outwards
+    prev = _run_near(darkness[:, c0], yb, yb, thr, radius + 1)
+    yn, heading = None, 0
+    for c in range(c0 + side, last + side, side):
+        if prev is None:
+            break
+        run = _run_near(darkness[:, c], prev[0] - 1, prev[1] + 1, thr, radius + 1,
+                        yb if yn is None else yn)
+        if run is None:
+            break
+        up, down = prev[0] - run[0] > EDGE_TOL_PX, run[1] - prev[1] > EDGE_TOL_PX
+        if up and down and abs(slope) >= EDGE_MIN_SLOPE:
+            # farther both ways: one may be a separator the stroke runs into
+            behind = -1 if slope > 0 else 1
+            if _bar_end(darkness, c, run, behind):
+                up, down = slope < 0, slope > 0
+                run = (prev[0], run[1]) if down else (run[0], prev[1])
+        if up and down:
+            break                           # ink farther both ways: a mark across the stroke
+        if up or down:
+            if abs(slope) >= EDGE_MIN_SLOPE and (slope > 0) != down:
+                break                       # not the way the trace heads
+            heading = 1 if down else -1
+            if _bar_end(darkness, c, run, heading):
+                break
+        elif run[1] - run[0] <= 2 * radius + 2:
+            heading = 0
+        elif heading == 0:
+            break                           # a long run, no farther than the last: no telling
+        step = (run[0] + run[1]) / 2 if heading == 0 else (
+            run[1] - radius if heading > 0 else run[0] + radius)
+        xc = edge if c == last else float(c)
+        if abs(step - yb) > EDGE_EXTRAPOLATE * abs(slope) * abs(xc - xb) + radius:
+            break
+        yn, prev = step, run
+    if yn is None:
+        return x, y
+    keep = ok[np.abs(x[ok] - xb) >= EDGE_DROP_PX]  # the end vertex of a fit is the least sure
+    if keep.size:
+        end = keep[-1] if side > 0 else keep[0]
+    if side > 0:
+        return np.r_[x[:end + 1], edge], np.r_[y[:end + 1], yn]
+    return np.r_[edge, x[end:]], np.r_[yn, y[end:]]
+
+
+def _bar_end(darkness: np.ndarray, c: int, run: tuple[float, float], heading: int) -> bool:
+    """Whether a run ends (at its bottom for ``heading`` 1, top for -1) as a vertical bar
+    does: over its last 12 rows the darkness of columns c-2..c+2 drifts less than
+    :data:`EDGE_BAR_DRIFT` between the first and last thirds (a slanted stroke drifts)."""
+    top, bot = int(np.ceil(run[0])), int(np.floor(run[1]))
+    rows = np.arange(max(top, bot - 12), bot) if heading > 0 else np.arange(
+        top + 1, min(bot, top + 13))
+    if rows.size < 4 or c < 2 or c + 3 > darkness.shape[1]:
+        return False
+    prof = darkness[rows, c - 2:c + 3].astype(np.float32)
+    k = rows.size // 3
+    drift = np.median(prof[:k], axis=0) - np.median(prof[-k:], axis=0)
+    return bool(np.max(np.abs(drift)) < EDGE_BAR_DRIFT)
+
+
+def _run_near(col: np.ndarray, lo: float, hi: float, thr: float, reach: float,
+              y: float | None = None) -> tuple[float, float] | None:
+    """Sub-pixel ends (where the darkness crosses ``thr``) of the run of ``col > thr``
+    meeting rows ``[lo - reach, hi + reach]`` nearest row ``y`` (default: mid-way), or None."""
+    h = col.size
+    r0 = int(np.floor(((lo + hi) / 2 if y is None else y) + 0.5))
+    a, b = max(0, int(np.ceil(lo - reach))), min(h - 1, int(np.floor(hi + reach)))
+    rows = np.arange(a, b + 1)
+    rows = rows[col[rows] > thr]
+    if rows.size == 0:
+        return None
+    seed = int(rows[np.argmin(np.abs(rows - r0))])
+    ink = col > thr
+    top = seed
+    while top > 0 and ink[top - 1]:
+        top -= 1
+    bot = seed
+    while bot < h - 1 and ink[bot + 1]:
+        bot += 1
+    d = col.astype(np.float32)
+    t = top - 0.5 if top == 0 else top - (d[top] - thr) / (d[top] - d[top - 1])
+    u = bot + 0.5 if bot == h - 1 else bot + (d[bot] - thr) / (d[bot] - d[bot + 1])
+    return float(t), float(u)
 
 
 def _row_pitch(panels: Sequence[Panel]) -> float:

@@ -382,3 +382,51 @@ def test_label_glyph_touching_a_trace_that_passes_by_is_not_read_as_a_stroke() -
     assert at(plain, 41) < 95                     # the stem pulled the reading up
     assert abs(at(boxed, 41) - 100.0) <= 1.0      # the trace's own row
     assert at(boxed, 90) < 80 and at(plain, 90) == pytest.approx(at(boxed, 90))
+
+
+def _edge_sheet() -> tuple[np.ndarray, list[Panel]]:
+    """Two rows of two panels at 8 px/mm, a separator tick (2.4 px wide, baseline
+    +- 3 mm) on each shared edge (x = 200). Row 1: a stroke rising 15 px per px
+    ends on the edge 60 px (0.75 mV) above the baseline. Row 2: the first panel
+    runs flat 10 px below its baseline, across the tick."""
+    from ecgdigitize.synth.draw import ink_mask as draw
+
+    xs = np.arange(5.0, 200.01, 0.25)
+    rise = np.where(xs < 196, 100.0, 100.0 - 15 * (xs - 196))
+    lines = [(xs, rise), (xs + 200, np.full(xs.size, 100.0)),
+             (xs, np.full(xs.size, 230.0)), (xs + 200, np.full(xs.size, 220.0))]
+    cover = draw((300, 410), lines, 3.0)
+    for base in (100, 220):
+        cover[base - 24:base + 25, 199:202] = np.maximum(cover[base - 24:base + 25, 199:202],
+                                                        [[0.7, 1.0, 0.7]])
+    img = np.repeat((255 * (1 - cover)).astype(np.uint8)[:, :, None], 3, axis=2)
+    panels = [Panel("I", (0.0, 40.0, 200.0, 160.0), 0.0, 1.0, 100.0, 0, 0),
+              Panel("aVR", (200.0, 40.0, 400.0, 160.0), 1.0, 2.0, 100.0, 0, 1),
+              Panel("II", (0.0, 160.0, 200.0, 280.0), 0.0, 1.0, 220.0, 1, 0),
+              Panel("aVL", (200.0, 160.0, 400.0, 280.0), 1.0, 2.0, 220.0, 1, 1)]
+    return img, panels
+
+
+def test_a_stroke_across_a_shared_edge_is_followed_to_the_edge() -> None:
+    # the last ~1 px before a shared edge is not read (the tick and the
+    # neighbour's stroke sit there); it used to hold the last value read
+    # (0.605 mV; the stroke reaches 0.675 mV at the last sample, 0.75 on the edge),
+    # the tick it runs into notwithstanding
+    import warnings
+
+    from ecgdigitize.pipeline import digitize_panels
+    from ecgdigitize.result import Calibration
+
+    img, panels = _edge_sheet()
+    cfg = DigitizeConfig(remove_baseline=False, notch_hz=None, duration_s=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = digitize_panels(img, panels, Calibration(8.0, 8.0, 25.0, 10.0), config=cfg)
+    lead_i, lead_ii = res.lead("I"), res.lead("II")
+    x = np.arange(490, 500) * 0.4                  # 200 px per s: the stroke's samples
+    truth = 15 * (x - 196) / 80
+    assert abs(lead_i[499] - truth[-1]) < 0.03     # 0.675 mV; it held 0.605
+    assert np.max(np.abs(lead_i[490:500] - truth)) < 0.12   # it was 0.21 ahead
+    assert abs(lead_i[480]) < 0.02                 # before the stroke: flat
+    # a flat trace through the tick keeps its level (not the tick's end, -0.3 mV)
+    assert np.nanmax(np.abs(lead_ii[470:500] + 0.125)) < 0.02
