@@ -33,24 +33,30 @@ from .clean import _finite_runs
 #: Vertex spacing of the fitted polyline along the time axis, px (0.39 px is one 500 Hz
 #: sample at 25 mm/s and 200 dpi).
 SPACING_PX = 0.4
-#: Gauss-Newton steps.
+#: Gauss-Newton steps (6 until 2026-11-27; 10-15 gained nothing more on the 51 clean renders).
 ITERATIONS = 8
 #: Levenberg damping added to the normal equations (per vertex).
 DAMPING = 0.03
-#: Weight of the curvature penalty on the correction to the column reading.
-SMOOTH = 0.003
+#: Weight of the curvature penalty on the correction to the column reading. 0.05 tied the
+#: line to the reading's errors (51 clean renders, 8 px leash: 0.05 23.65, 0.01 23.79,
+#: 0.003 23.82, 0 23.72 dB mean); below 0.01 a lone 70 px spike read well by the columns
+#: comes out 0.02 px RMS worse (tests/test_inkfit.py).
+SMOOTH = 0.01
 #: Largest move of a vertex in one step, px.
 MAX_STEP_PX = 1.0
 #: Coverage below this counts as paper (a coloured or grey grid line leaves some), 0-1.
 #: Measuring it per sheet (95th percentile beside the traces) was tried: -0.1 dB on clean
-#: and -0.2 dB on grey-grid renders.
+#: and -0.2 dB on grey-grid renders. 0.2 (2026-11-27) gave +0.11 dB on the 51 clean renders
+#: and nothing on the stress matrix or the real sheets, but lies below the darkness of a red
+#: grid line (0.24-0.29 of the ink's): kept at 0.3.
 FLOOR = 0.3
 #: Largest change of the pen's half width or edge width in one step, px.
 MAX_RADIUS_STEP_PX = 0.2
 #: Stretches of ink shorter than this (px) keep their column reading: a trace broken into
 #: specks (a gridless low-resolution sheet) would cost a fit call each for nothing.
 MIN_RUN_PX = 8.0
-#: Largest total move of a vertex from the column reading, px; beyond it the reading stays.
+#: Largest total move of a vertex from the column reading, px; beyond it the reading stays
+#: (3 px until 2026-11-27: 8 px raised the 51 clean renders 23.49 -> 23.65 dB, 20 px the same).
 MAX_MOVE_PX = 8.0
 
 

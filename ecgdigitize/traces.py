@@ -862,7 +862,7 @@ def extend_to_edges(traces: TraceSet, darkness: np.ndarray,
                 x, y = _extend_side(x, y, darkness, float(edge), side, 0.5 * level,
                                     width / 2, reach)
         out.append(t if x is t.x_px else replace(t, x_px=x, y_px=y))
-    return TraceSet(tuple(out), traces.line_width_px)
+    return TraceSet(tuple(out), traces.line_width_px, fitted=traces.fitted)
 
 
 def _extend_side(x: np.ndarray, y: np.ndarray, darkness: np.ndarray, edge: float, side: int,
