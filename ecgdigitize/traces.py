@@ -1032,8 +1032,11 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
         bounds = (top[:, c0:c1], bot[:, c0:c1])
         clipped = _clip_label_ink(band, path, c0, label_boxes, pool + LABEL_KEEP_PX)
         if clipped is not None:
+            # the runs change only in the columns cleared
+            cols = np.flatnonzero((clipped != band).any(axis=0))
+            bounds = (bounds[0].copy(), bounds[1].copy())
+            bounds[0][:, cols], bounds[1][:, cols] = run_bounds(clipped[:, cols])
             band = clipped
-            bounds = run_bounds(band)
         t, b, on_ink = read_columns(band, path, pool, bounds)
         x_rel, y = centreline(t, b, cfg.peak_mode, band,
                                None if weight is None else weight[:, c0:c1])
