@@ -1030,7 +1030,7 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
         path = np.clip(path * pool + (pool - 1) // 2, r0, r1 - 1)
         band = mask[:, c0:c1]
         bounds = (top[:, c0:c1], bot[:, c0:c1])
-        clipped = _clip_label_ink(band, path, c0, label_boxes, pool + LABEL_KEEP_PX)
+        clipped = _clip_label_ink(band, path, c0, label_boxes, pool + LABEL_KEEP_PX, bounds)
         if clipped is not None:
             # the runs change only in the columns cleared
             cols = np.flatnonzero((clipped != band).any(axis=0))
@@ -1046,8 +1046,8 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
 
 
 def _clip_label_ink(band: np.ndarray, path: np.ndarray, c0: int,
-                    boxes: Sequence[tuple[float, float, float, float]], keep: int
-                    ) -> np.ndarray | None:
+                    boxes: Sequence[tuple[float, float, float, float]], keep: int,
+                    bounds: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
     """Copy of ``band`` without the label ink beside a path that passes a label box by.
 
     In a column of a label box (working px; the band starts at column ``c0``)
@@ -1056,33 +1056,31 @@ def _clip_label_ink(band: np.ndarray, path: np.ndarray, c0: int,
     unless the ink run from the path rises out of the box (a QRS stroke); a
     path above the box's bottom clears the box's ink more than ``keep`` px below
     it likewise. Glyphs touching the trace would otherwise lengthen its run
-    and read as strokes. None when no box meets the band.
+    and read as strokes. ``bounds`` are :func:`run_bounds` of ``band``. None
+    when no ink is cleared.
     """
     h, w = band.shape
+    first, last = bounds
     out = None
     for left, top, right, bottom in boxes:
         j0, j1 = max(0, int(np.floor(left)) - c0), min(w, int(np.ceil(right)) + 1 - c0)
         r0, r1 = max(0, int(np.floor(top))), min(h, int(np.ceil(bottom)) + 1)
         if j1 <= j0 or r1 <= r0:
             continue
-        for j in range(j0, j1):
-            col = band[:, j] if out is None else out[:, j]
-            pj = int(path[j])
-            up = (r0, pj - keep)          # rows of the box above the path
-            down = (pj + keep + 1, r1)    # and below it
-            for a, b, outward in ((up[0], min(up[1], r1), -1), (max(down[0], r0), down[1], 1)):
-                if b <= a or not col[a:b].any():
-                    continue
-                # the ink run from the path outwards: a stroke leaving the box is kept
-                k = pj
-                while 0 <= k + outward < h and col[k + outward]:
-                    k += outward
-                if (outward < 0 and k < r0 - keep) or (outward > 0 and k >= r1 + keep):
-                    continue
-                if out is None:
-                    out = band.copy()
-                    col = out[:, j]
-                col[a:b] = False
+        cols = np.arange(j0, j1)
+        p = path[j0:j1].astype(np.int64)
+        above, below = np.maximum(p - 1, 0), np.minimum(p + 1, h - 1)
+        # how far the ink run next to the path reaches up and down: a stroke leaving
+        # the box on that side is kept
+        reach_up = np.where((p > 0) & band[above, cols], first[above, cols], p)
+        reach_down = np.where((p < h - 1) & band[below, cols], last[below, cols], p)
+        rows = np.arange(r0, r1)[:, None]
+        clear = (((rows < p - keep) & (reach_up >= r0 - keep))
+                 | ((rows > p + keep) & (reach_down < r1 + keep))) & band[r0:r1, j0:j1]
+        if clear.any():
+            if out is None:
+                out = band.copy()
+            out[r0:r1, j0:j1][clear] = False
     return out
 
 
