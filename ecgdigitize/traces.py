@@ -33,6 +33,7 @@ import numpy as np
 
 from ._centreline import centreline, read_columns, run_bounds
 from ._inkfit import fit_polyline, pen_profile
+from ._labelpath import smoothest_path
 from .clean import _true_runs
 from .config import DigitizeConfig
 from .errors import NoTracesFoundError
@@ -489,7 +490,54 @@ def _drop_touching_labels(mask: np.ndarray, panels: Sequence[Panel], box: np.nda
         glyph[0] = False
         glyph &= ~_passes_through(labels, n, mask[y0 - 1, x0:x1], mask[y1, x0:x1])
         if n > 1 and glyph.any():
+            reach = y1 - y0                  # the trace around the line, one line height
+            ya, yb = max(0, y0 - reach), min(h, y1 + reach)
+            glyph &= ~_bridges(mask[ya:yb, x0:x1], labels, glyph, y0 - ya)
             line[glyph[labels]] = False
+
+
+def _bridges(region: np.ndarray, labels: np.ndarray, glyph: np.ndarray,
+             row: int) -> np.ndarray:
+    """Which glyph pieces carry the trace across a label: without them it breaks.
+
+    ``region`` is the ink around the text line (its columns), ``labels``
+    numbers the pieces of the line's ink (the line starts at ``row`` of
+    ``region``) and ``glyph`` flags those taken for glyphs. Ink joining the
+    region's left and right sides is the trace. When it joins them with
+    every glyph piece in, and no longer without them, a piece it passes
+    through was taken for a glyph (a wave merged with the text): each piece
+    that joins the sides again on its own is kept; if none does, all are.
+
+    Examples
+    --------
+    >>> reg = np.zeros((9, 12), bool)
+    >>> reg[6, :4] = reg[6, 8:] = True      # the trace, below the line
+    >>> reg[1:4, 4:8] = True                # ...rising through it (rows 1-3)
+    >>> reg[4:6, 3] = reg[4:6, 8] = True
+    >>> lab = np.zeros((3, 12), int)
+    >>> lab[:, 4:8] = 1
+    >>> _bridges(reg, lab, np.array([False, True]), 1).tolist()
+    [False, True]
+    """
+    n = glyph.size
+    keep = np.zeros(n, dtype=bool)
+    pieces = glyph[labels]
+    without = region.copy()
+    without[row:row + labels.shape[0]][pieces] = False
+    if _joins_sides(without) or not _joins_sides(region):
+        return keep
+    for k in np.flatnonzero(glyph):
+        trial = without.copy()
+        trial[row:row + labels.shape[0]][labels == k] = True
+        keep[k] = _joins_sides(trial)
+    return keep if keep.any() else glyph.copy()
+
+
+def _joins_sides(mask: np.ndarray) -> bool:
+    """Whether one 8-connected piece of ``mask`` touches both its first and last column."""
+    _, lab = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+    left, right = lab[:, 0], lab[:, -1]
+    return bool(np.intersect1d(left[left > 0], right[right > 0]).size)
 
 
 def _passes_through(labels: np.ndarray, n: int, above: np.ndarray,
@@ -1030,6 +1078,8 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
         path = np.clip(path * pool + (pool - 1) // 2, r0, r1 - 1)
         band = mask[:, c0:c1]
         bounds = (top[:, c0:c1], bot[:, c0:c1])
+        if label_boxes:
+            path = _smooth_through_labels(band, path, c0, label_boxes, pool, bounds)
         clipped = _clip_label_ink(band, path, c0, label_boxes, pool + LABEL_KEEP_PX, bounds)
         if clipped is not None:
             # the runs change only in the columns cleared
@@ -1043,6 +1093,30 @@ def _trace_panels(mask: np.ndarray, panels: list[Panel], pitch: float, cfg: Digi
         out.append(Trace(p.lead, x_rel + c0, y, xs, path.astype(float), b - t + 1,
                          float(on_ink.mean()), p))
     return out
+
+
+def _smooth_through_labels(band: np.ndarray, path: np.ndarray, c0: int,
+                           boxes: Sequence[tuple[float, float, float, float]], pool: int,
+                           bounds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The path re-tracked across every label box it passes (see ``_labelpath``).
+
+    ``path`` is the first-order path's row per column of ``band`` (which
+    starts at working column ``c0``); ``bounds`` are :func:`run_bounds` of
+    ``band``. The pen width is the median vertical run the path holds.
+    """
+    h, w = band.shape
+    cols = np.arange(w)
+    on = band[path, cols]
+    if not on.any():
+        return path
+    pen = float(np.median((bounds[1][path, cols] - bounds[0][path, cols] + 1)[on]))
+    for left, top, right, bottom in boxes:
+        if right - c0 < 0 or left - c0 >= w:
+            continue
+        new = smoothest_path(band, path, (left - c0, top, right - c0, bottom), pen, pool)
+        if new is not None:
+            path = np.clip(np.round(new), 0, h - 1).astype(path.dtype)
+    return path
 
 
 def _clip_label_ink(band: np.ndarray, path: np.ndarray, c0: int,

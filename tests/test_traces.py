@@ -370,7 +370,7 @@ def test_label_glyph_touching_a_trace_that_passes_by_is_not_read_as_a_stroke() -
     m[78:99, 40:43] = True                        # glyph stem on the trace
     m[50:99, 90:92] = True                        # QRS up- and down-stroke leaving the box
     p = Panel("V1", (0, 20, 140, 160), 0.0, 1.0, 100.0, 0, 0)
-    cfg = DigitizeConfig(fit_ink=False, peak_mode="midpoint")
+    cfg = DigitizeConfig(fit_ink=False)           # the default reading (apexes at their tips)
     box = (30.0, 76.0, 110.0, 100.0)
     plain = extract_traces(m, [p], row_pitch_px=120, config=cfg).traces[0]
     boxed = extract_traces(m, [p], row_pitch_px=120, config=cfg,
@@ -430,3 +430,48 @@ def test_a_stroke_across_a_shared_edge_is_followed_to_the_edge() -> None:
     assert abs(lead_i[480]) < 0.02                 # before the stroke: flat
     # a flat trace through the tick keeps its level (not the tick's end, -0.3 mV)
     assert np.nanmax(np.abs(lead_ii[470:500] + 0.125)) < 0.02
+
+
+def test_drop_labels_keeps_a_wave_crest_that_glyphs_stand_on() -> None:
+    # a slow wave rises into the text line along a glyph's stroke, runs along its
+    # crest under a second glyph and comes back down: the rise is followed up the
+    # glyph's stroke, so the crest used to be cut away as text (the trace broke,
+    # and the path climbed the glyph); without the crest the trace no longer joins
+    # the label's two sides, so it stays
+    m, panels = _hump_sheet()
+    m[78:102, 212:270] = False
+    m[100:102, 200:270] = True
+    m[100:102, 222:251] = False
+
+    def seg(x0: int, y0: int, x1: int, y1: int) -> None:
+        for x in range(x0, x1 + 1):
+            m[round(y0 + (y1 - y0) * (x - x0) / (x1 - x0)) + np.arange(3), x] = True
+
+    seg(222, 99, 230, 91)                         # the wave rises slowly ...
+    seg(230, 91, 242, 91)                         # ... runs along its crest ...
+    seg(242, 91, 250, 99)                         # ... and comes back down
+    seg(230, 91, 236, 80)                         # a glyph's stroke going on up
+    m[80:92, 244:247] = True                      # a glyph standing on the crest
+    out = drop_labels(m, panels, px_per_mm=4.0)
+    assert out[91:94, 231:242].all()              # the crest
+    assert out[100:102, 200:222].all() and out[100:102, 251:270].all()
+
+
+def test_a_wave_crossing_a_glyph_is_followed_straight_through() -> None:
+    # a T-like hump crosses both strokes of a "V" printed over it: the first-order
+    # path may turn down the V at the crossing and come back up its other stroke; the
+    # path re-tracked through the label box goes straight on (least change of slope)
+    from ecgdigitize.synth.draw import ink_mask as draw
+
+    xs = np.arange(0.0, 240.0, 0.25)
+    trace = 100.0 - 26.0 * np.exp(-(((xs - 90.0) / 11.0) ** 2))
+    v_left = (np.linspace(72.0, 86.0, 60), np.linspace(72.0, 96.0, 60))
+    v_right = (np.linspace(86.0, 100.0, 60), np.linspace(96.0, 72.0, 60))
+    m = draw((170, 240), [(xs, trace), v_left, v_right], 3.0) > 0.5
+    p = Panel("V5", (0, 40, 240, 160), 0.0, 1.0, 100.0, 0, 0)
+    cfg = DigitizeConfig(fit_ink=False, peak_mode="midpoint")
+    box = (68.0, 70.0, 104.0, 97.0)
+    tr = extract_traces(m, [p], row_pitch_px=120, config=cfg, label_boxes_px=[box]).traces[0]
+    cols = (tr.x_px >= 70) & (tr.x_px <= 104)
+    truth = np.interp(tr.x_px[cols], xs, trace)
+    assert np.abs(tr.y_px[cols] - truth).max() <= 3.0  # it was 16.6 px (down the V)
