@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .clean import _true_runs
+
 #: Columns beyond either side of the label box that anchor the re-tracked path, px.
 MARGIN_PX = 4
 #: The re-tracked rows reach this many box heights above and below the box (so a QRS
@@ -48,19 +50,6 @@ MAX_GAP_PX = 3
 GAP_PRICE = 3.0
 #: A run is wider than the pen when longer than the pen width plus this, px.
 WIDE_PX = 1.5
-
-
-def column_runs(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last row of every vertical run of True in one column.
-
-    Examples
-    --------
-    >>> s, e = column_runs(np.array([0, 1, 1, 0, 0, 1, 0], bool))
-    >>> s.tolist(), e.tolist()
-    ([1, 5], [2, 5])
-    """
-    d = np.diff(np.concatenate(([0], col.astype(np.int8), [0])))
-    return np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
 
 
 def smoothest_path(band: np.ndarray, path: np.ndarray, box: tuple[float, float, float, float],
@@ -120,7 +109,8 @@ def smoothest_path(band: np.ndarray, path: np.ndarray, box: tuple[float, float, 
     line_top, line_bottom = top - r0, bottom - r0      # the text line, in search rows
     starts, ends, pos = [], [], []
     for j in range(j0, j1):
-        s, e = column_runs(band[:, j])
+        runs = np.asarray(_true_runs(band[:, j]), dtype=np.int64).reshape(-1, 2)
+        s, e = runs[:, 0], runs[:, 1] - 1               # first and last row of each run
         keep = (e >= r0) & (s < r1)                    # whole runs, so a QRS keeps its length
         s, e = s[keep] - r0, e[keep] - r0
         if s.size == 0:

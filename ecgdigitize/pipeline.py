@@ -328,13 +328,14 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
                     or (patchy and float(np.mean([t.quality for t in retry]))
                         > float(np.mean([t.quality for t in traces])) + 0.02)):
                 traces = retry
+    level = ink_level(darkness)
     if _fits_ink(cfg):
-        traces = fit_traces_to_ink(traces, darkness)
+        traces = fit_traces_to_ink(traces, darkness, level=level)
     # the columns skipped at a shared edge: followed along the ink where that is unambiguous
     edges = [(p.box_px[0] if lo > p.box_px[0] else np.nan,
               p.box_px[2] if hi < p.box_px[2] else np.nan) for p, (lo, hi) in zip(work, x_ranges,
                                                                                 strict=True)]
-    traces = extend_to_edges(traces, darkness, edges)
+    traces = extend_to_edges(traces, darkness, edges, level=level)
     if f == 1.0:
         return traces
 
