@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.runner import save_figure
 from ecgdigitize.config import DigitizeConfig
 from ecgdigitize.synth import SheetStyle, load_record, render_sheet
 from ecgdigitize.traces import extract_traces, ink_darkness, ink_mask
@@ -76,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         ax.legend(loc="lower right", fontsize=8)
     axes[0].set_ylabel("y (px)")
     fig.suptitle(f"{args.record} lead {args.lead}, clean render at 200 dpi (pen 2 px)")
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=90)
-    print(f"saved {args.out}")
+    save_figure(fig, args.out)
     return 0
 
 

@@ -345,3 +345,13 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = 90) -> Path:
+    """Lay out a Matplotlib figure, write it to ``path`` (folders made) and say so."""
+    out = Path(path)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    print(f"wrote {out}")
+    return out

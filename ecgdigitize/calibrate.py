@@ -4,8 +4,8 @@ A trace column at working-image ``x`` is at time
 ``t = panel.t0_s + (x - panel.box_px[0]) / px_per_s`` and its row ``y`` is
 ``(panel.baseline_y_px - y) / px_per_mv`` mV, with ``px_per_s = px_per_mm_x x
 speed_mm_per_s`` and ``px_per_mv = px_per_mm_y x gain_mm_per_mv``. The
-per-column values are linearly interpolated onto the sample instants
-``i / fs`` of the panel's window; gaps without ink longer than ``max_gap_s``
+per-column values are linearly interpolated (or, on request, by a modified
+Akima spline) onto the sample instants ``i / fs`` of the panel's window; gaps without ink longer than ``max_gap_s``
 stay NaN; each run of samples is then smoothed by a Gaussian of
 :data:`SMOOTH_PX` pixels of the time axis (what the sheet can resolve).
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.interpolate import Akima1DInterpolator
 from scipy.ndimage import gaussian_filter1d
 
 from .clean import _finite_runs
@@ -95,8 +96,8 @@ def _snap(value: float, choices: Sequence[float]) -> float | None:
 
 
 def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
-                     max_gap_s: float = 0.08, smooth_px: float = SMOOTH_PX
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     max_gap_s: float = 0.08, smooth_px: float = SMOOTH_PX,
+                     interpolation: str = "linear") -> tuple[np.ndarray, np.ndarray]:
     """Convert one panel's trace to samples in mV at ``fs``.
 
     Parameters
@@ -116,6 +117,17 @@ def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
         resolves nothing finer than a pixel, and the sub-pixel noise of the
         points read from the ink turns into sample-to-sample jitter when
         resampled to ``fs``. 0 switches it off.
+    interpolation : {"linear", "makima"}, default "linear"
+        From the points read to the samples: straight lines, or the modified
+        Akima spline (:class:`scipy.interpolate.Akima1DInterpolator`,
+        ``method="makima"``): a cubic through the points that follows the
+        rounding of apexes and slow waves between pixel columns and, unlike a
+        plain cubic spline, does not overshoot at the corners of QRS strokes.
+        The pipeline uses straight lines: on traces fitted to the ink the
+        spline gave +0.14 dB mean SNR on the 51 clean renders of real records,
+        but -1.6 dB on a NeuroKit2 render (38.6 against 40.2 dB) and -0.3 dB on
+        the column readings of degraded renders, and it bends the straight end
+        that :func:`ecgdigitize.traces.extend_to_edges` adds at a shared edge.
 
     Returns
     -------
@@ -155,7 +167,7 @@ def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
     t_col = p.t0_s + (trace.x_px[ok] - p.box_px[0]) / calibration.px_per_s
     mv_col = (p.baseline_y_px - trace.y_px[ok]) / calibration.px_per_mv
     t = index / fs
-    mv = np.interp(t, t_col, mv_col)
+    mv = _interpolate(t, t_col, mv_col, interpolation)
     # NaN inside long gaps and beyond the inked span (by more than half a gap)
     pos = np.searchsorted(t_col, t)
     left = t_col[np.clip(pos - 1, 0, t_col.size - 1)]
@@ -166,6 +178,31 @@ def trace_to_samples(trace: Trace, calibration: Calibration, fs: float, *,
     if smooth_px > 0:
         mv = _smooth_runs(mv, smooth_px / calibration.px_per_s * fs)
     return index, mv
+
+
+def _interpolate(t: np.ndarray, t_col: np.ndarray, mv_col: np.ndarray, method: str
+                 ) -> np.ndarray:
+    """Values at ``t`` of the points ``(t_col, mv_col)`` (``t_col`` non-decreasing), held
+    flat beyond the ends; see :func:`trace_to_samples`.
+
+    Examples
+    --------
+    A parabola sampled at whole seconds, read between them and past the end:
+
+    >>> tc = np.arange(8.0)
+    >>> [round(float(v), 2) for v in _interpolate(np.array([2.5, 9.0]), tc, tc ** 2, "makima")]
+    [6.24, 49.0]
+    >>> [round(float(v), 2) for v in _interpolate(np.array([2.5, 9.0]), tc, tc ** 2, "linear")]
+    [6.5, 49.0]
+    """
+    if method not in ("linear", "makima"):
+        raise ConfigurationError(f"interpolation must be 'linear' or 'makima'; got {method!r}")
+    keep = np.r_[True, np.diff(t_col) > 1e-9]
+    if method == "linear" or keep.sum() < 4:
+        return np.interp(t, t_col, mv_col)
+    tk, mk = t_col[keep], mv_col[keep]
+    out = Akima1DInterpolator(tk, mk, method="makima")(np.clip(t, tk[0], tk[-1]))
+    return np.where(np.isfinite(out), out, np.interp(t, t_col, mv_col))
 
 
 def _smooth_runs(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -187,7 +224,8 @@ def _smooth_runs(x: np.ndarray, sigma: float) -> np.ndarray:
 def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: float,
                     duration_s: float = 10.0, lead_names: Sequence[str] = STANDARD_LEADS,
                     max_gap_s: float = 0.08, min_quality: float = 0.0,
-                    smooth_px: float = SMOOTH_PX) -> tuple[np.ndarray, dict[str, float]]:
+                    smooth_px: float = SMOOTH_PX, interpolation: str = "linear"
+                    ) -> tuple[np.ndarray, dict[str, float]]:
     """Put every panel's samples into one ``(n_samples, n_leads)`` signal.
 
     Rhythm strips are written first; a grid panel of the same lead fills only
@@ -210,6 +248,8 @@ def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: fl
     min_quality : float, default 0
         Panels with a lower quality score are left NaN.
     smooth_px : float, default SMOOTH_PX
+        See :func:`trace_to_samples`.
+    interpolation : {"linear", "makima"}, default "linear"
         See :func:`trace_to_samples`.
 
     Returns
@@ -243,7 +283,7 @@ def assemble_signal(traces: Sequence[Trace], calibration: Calibration, *, fs: fl
         if tr.quality < min_quality:
             continue
         idx, mv = trace_to_samples(tr, calibration, fs, max_gap_s=max_gap_s,
-                                   smooth_px=smooth_px)
+                                   smooth_px=smooth_px, interpolation=interpolation)
         keep = (idx >= 0) & (idx < n)
         col = signal[idx[keep], names.index(tr.lead)]
         signal[idx[keep], names.index(tr.lead)] = np.where(np.isnan(col), mv[keep], col)

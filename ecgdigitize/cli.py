@@ -129,6 +129,9 @@ def _common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ink-fit", dest="fit_ink", action="store_false",
                    help="read each trace column by column only, without fitting a drawn line "
                         "to the ink (about 0.15 s faster per sheet, less exact QRS)")
+    p.add_argument("--no-lead-fusion", dest="fuse_limb_leads", action="store_false",
+                   help="keep every limb lead as read from its own panel, instead of the "
+                        "least-squares fit of all simultaneous limb-lead readings")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S",
@@ -183,7 +186,8 @@ def _config(args: argparse.Namespace) -> Any:
     except ImportError:  # pragma: no cover - config.py is part of the package
         return None
     return DigitizeConfig(fs=args.fs, remove_baseline=args.clean, notch_hz=args.notch,
-                          max_pixels=args.max_pixels, fit_ink=args.fit_ink)
+                          max_pixels=args.max_pixels, fit_ink=args.fit_ink,
+                          fuse_limb_leads=args.fuse_limb_leads)
 
 
 def _show_progress(args: argparse.Namespace) -> bool:

@@ -118,6 +118,14 @@ class DigitizeConfig:
         (:func:`ecgdigitize.lattice.refine_by_lattice`) when that would move
         some part of the grid by more than this, mm; ``None`` switches the
         refinement off.
+    fuse_limb_leads : bool, default True
+        Replace the six limb leads, where three or more readings of them
+        cover the same instant (the columns of a 3x4 sheet with a lead II
+        rhythm strip, 6x2 and 12x1 sheets), by the weighted least-squares
+        fit of all those readings on the two degrees of freedom the limb
+        leads share (:func:`ecgdigitize.fusion.fuse_limb_leads`). Switch it
+        off to check a sheet against Einthoven's law, which the fused leads
+        satisfy by construction.
 
     Raises
     ------
@@ -154,6 +162,7 @@ class DigitizeConfig:
     smooth_px: float | None = None
     fit_ink: bool = True
     lattice_min_mm: float | None = 0.25
+    fuse_limb_leads: bool = True
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -24,15 +24,17 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .calibrate import assemble_signal, match_rhythm_leads, snap_gain
+from .calibrate import assemble_signal, match_rhythm_leads, snap_gain, trace_to_samples
 from .clean import notch_powerline, remove_baseline_wander
 from .config import FITTED_SMOOTH_PX, SMOOTH_PX, DigitizeConfig
 from .errors import ConfigurationError, LayoutNotFoundError, NoGridFoundError, NoTracesFoundError
+from .fusion import LIMB_LEADS, fuse_limb_leads
 from .io import ImageSource, load_image
 from .record import STANDARD_LEADS
 from .result import Calibration, DigitizedECG, Panel
 from .traces import (
     INK_CONTRAST,
+    Trace,
     TraceSet,
     _fits_ink,
     drop_labels_and_boxes,
@@ -268,10 +270,12 @@ def _trace_and_calibrate(rgb: np.ndarray, panels: Sequence[Panel], calibration: 
     with clock.stage("calibrate"):
         checked, relabelled = match_rhythm_leads(traces.traces, calibration, fs=cfg.fs)
         panels = [t.panel for t in checked]
+        smooth = _smooth_px(cfg, traces.fitted)
         signal, quality = assemble_signal(checked, calibration, fs=cfg.fs,
                                           duration_s=cfg.duration_s, max_gap_s=cfg.max_gap_s,
-                                          min_quality=cfg.min_quality,
-                                          smooth_px=_smooth_px(cfg, traces.fitted))
+                                          min_quality=cfg.min_quality, smooth_px=smooth)
+        if cfg.fuse_limb_leads:
+            signal = _fuse_limb_leads(signal, checked, calibration, cfg, smooth)
     notes = relabelled + _lead_warnings(quality, panels, cfg.min_quality)
     if not any(q >= cfg.min_quality for q in quality.values()):
         raise NoTracesFoundError("no ECG lead could be recovered from the sheet")
@@ -347,6 +351,28 @@ def _trace(rgb: np.ndarray, panels: Sequence[Panel], calibration: Calibration,
                                   width_px=t.width_px * f, panel=p)
                           for t, p in zip(traces, panels, strict=True)),
                     traces.line_width_px * f, fitted=traces.fitted)
+
+
+def _fuse_limb_leads(signal: np.ndarray, traces: Sequence[Trace], calibration: Calibration,
+                     cfg: DigitizeConfig, smooth_px: float) -> np.ndarray:
+    """``signal`` with its limb leads replaced by the fit of every panel's reading of them
+    (:func:`ecgdigitize.fusion.fuse_limb_leads`), where a lead was read at all."""
+    n = signal.shape[0]
+    views = []
+    for tr in traces:
+        if tr.lead not in LIMB_LEADS or tr.quality < cfg.min_quality:
+            continue
+        idx, mv = trace_to_samples(tr, calibration, cfg.fs, max_gap_s=cfg.max_gap_s,
+                                   smooth_px=smooth_px)
+        keep = (idx >= 0) & (idx < n)
+        view = np.full(n, np.nan)
+        view[idx[keep]] = mv[keep]
+        views.append((tr.lead, view))
+    out = signal.copy()
+    for lead, fused in fuse_limb_leads(views, fs=cfg.fs).items():
+        j = STANDARD_LEADS.index(lead)
+        out[:, j] = np.where(np.isfinite(out[:, j]) & np.isfinite(fused), fused, out[:, j])
+    return out
 
 
 def _smooth_px(cfg: DigitizeConfig, fitted: bool) -> float:

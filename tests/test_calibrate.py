@@ -171,3 +171,18 @@ def test_rhythm_strip_is_not_relabelled_by_beat_timing_alone() -> None:
     out, notes = match_rhythm_leads(panels, CAL, fs=FS)
     assert out[2].lead == "V3" and len(notes) == 1
 
+
+
+def test_makima_interpolation_follows_curvature_between_columns() -> None:
+    # a slow wave sampled once per px column: the spline tracks it between columns,
+    # straight lines cut its corners; an unknown method is refused
+    tr = make_trace("II", 0.0, 1.0, func=lambda t: 0.8 * np.sin(2 * np.pi * 3.0 * t))
+    truth = 0.8 * np.sin(2 * np.pi * 3.0 * np.arange(500) / FS)
+    err = {}
+    for method in ("linear", "makima"):
+        idx, mv = trace_to_samples(tr, CAL, FS, smooth_px=0.0, interpolation=method)
+        ok = np.isfinite(mv)
+        err[method] = float(np.sqrt(np.mean((mv[ok] - truth[idx][ok]) ** 2)))
+    assert err["makima"] < 0.2 * err["linear"]
+    with pytest.raises(ConfigurationError, match="interpolation"):
+        trace_to_samples(tr, CAL, FS, interpolation="cubic")

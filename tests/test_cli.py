@@ -81,10 +81,13 @@ def test_options_reach_the_digitizer_config() -> None:
     for cmd in (["digitize", "a.png"], ["batch", "scans"]):
         base = _config(build_parser().parse_args([*cmd, "-o", "out"]))
         assert base.fit_ink and not base.remove_baseline and base.notch_hz is None
+        assert base.fuse_limb_leads
         cfg = _config(build_parser().parse_args(
-            [*cmd, "-o", "out", "--no-ink-fit", "--clean", "--notch", "50", "--fs", "250"]))
+            [*cmd, "-o", "out", "--no-ink-fit", "--clean", "--notch", "50", "--fs", "250",
+             "--no-lead-fusion"]))
         assert (cfg.fit_ink, cfg.remove_baseline, cfg.notch_hz, cfg.fs) == (False, True, 50.0,
                                                                            250.0)
+        assert not cfg.fuse_limb_leads
 
 
 def test_module_and_console_script_run() -> None:

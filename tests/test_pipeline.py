@@ -345,3 +345,57 @@ def test_reconstruction_low_pass_follows_the_reading_unless_set(sheet, result) -
     raw = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(smooth_px=0.0))
     rough = np.nanmean(np.abs(np.diff(raw.signal, 2, axis=0)))
     assert rough > np.nanmean(np.abs(np.diff(result.signal, 2, axis=0)))
+
+
+def einthoven(record: ECGRecord) -> ECGRecord:
+    """``record`` with III and the augmented leads made from I and II, as on a real ECG."""
+    from ecgdigitize.fusion import LIMB_LEADS
+
+    sig = record.signal.copy()
+    i, ii = sig[:, 0], sig[:, 1]
+    for j, lead in enumerate(record.lead_names):
+        if lead in LIMB_LEADS:
+            a, b = LIMB_LEADS[lead]
+            sig[:, j] = a * i + b * ii
+    return ECGRecord(sig, record.fs, record.lead_names, name=record.name)
+
+
+def test_limb_leads_are_fused_from_every_simultaneous_reading(sim_record) -> None:
+    sheet = render_sheet(einthoven(sim_record), "3x4+1", SheetStyle(dpi=100))
+    result = ecgdigitize.digitize(sheet.image)
+    raw = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(fuse_limb_leads=False))
+    col1 = slice(20, 1230)                      # I, II, III and the strip, inside the panels
+    lead = {k: result.lead(k)[col1] for k in ("I", "II", "III")}
+    # fused: Einthoven's law holds exactly; as read from the panels it holds only roughly
+    np.testing.assert_allclose(lead["II"], lead["I"] + lead["III"], atol=1e-9)
+    gap = raw.lead("II")[col1] - raw.lead("I")[col1] - raw.lead("III")[col1]
+    assert np.nanstd(gap) > 1e-3
+    # the precordial leads are left as read; the limb leads come closer to the truth
+    np.testing.assert_array_equal(result.lead("V3"), raw.lead("V3"))
+    limb = ["I", "II", "III", "aVR", "aVL", "aVF"]
+    fused = score_record(sheet.truth.reference, result)["snr_db"][limb]
+    plain = score_record(sheet.truth.reference, raw)["snr_db"][limb]
+    assert fused.mean() > plain.mean() + 1.0
+    # leads are NaN where they were not printed, fused or not
+    assert np.isnan(result.lead("I")[1300:]).all() and np.isnan(result.lead("aVF")[:1200]).all()
+
+
+def test_limb_leads_that_break_einthoven_are_left_out_of_the_fit(sheet, result) -> None:
+    # NeuroKit2's simulated limb leads do not obey Einthoven's law (III is 9 dB off I and
+    # II; aVR does not match I and II at all): III is left out of column 1's fit, which
+    # then only averages the two readings of II (panel and strip); column 2 is left alone
+    raw = ecgdigitize.digitize(sheet.image, config=DigitizeConfig(fuse_limb_leads=False))
+    changed = [lead for j, lead in enumerate(result.lead_names)
+               if not np.allclose(result.signal[:, j], raw.signal[:, j], atol=1e-12,
+                                  equal_nan=True)]
+    assert changed == ["II"]
+    ii = result.lead("II")
+    assert np.allclose(ii[1250:], raw.lead("II")[1250:], equal_nan=True)
+    panel = next(t for t in result.extras["traces"] if t.lead == "II" and not t.panel.is_rhythm)
+    from ecgdigitize.calibrate import trace_to_samples
+
+    idx, read = trace_to_samples(panel, result.calibration, result.fs, smooth_px=0.2)
+    strip = raw.lead("II")[idx]
+    lo, hi = np.minimum(read, strip), np.maximum(read, strip)
+    inside = (ii[idx] >= lo - 1e-9) & (ii[idx] <= hi + 1e-9)
+    assert inside[np.isfinite(read)].mean() > 0.95     # between its two readings
