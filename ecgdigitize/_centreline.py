@@ -166,13 +166,17 @@ def _subpixel_caps(weight: np.ndarray, t: np.ndarray, b: np.ndarray, y: np.ndarr
     h = weight.shape[0]
     cols = np.flatnonzero(ok)
     ti, bi = t[ok].astype(int), b[ok].astype(int)
-    ink = np.minimum(weight, 1.0)
+
+    def ink(rows: np.ndarray, at: np.ndarray) -> np.ndarray:
+        # clipped where read, not over the whole band
+        return np.minimum(weight[rows, at], 1.0)
+
     idx = ti[:, None] - 1 + np.arange(int((bi - ti).max()) + 3)[None, :]
     inside = idx <= bi[:, None] + 1
-    mass = np.where(inside, ink[np.clip(idx, 0, h - 1), cols[:, None]], 0.0).sum(axis=1)
+    mass = np.where(inside, ink(np.clip(idx, 0, h - 1), cols[:, None]), 0.0).sum(axis=1)
     half = 0.5 * float(np.median(mass[flat[ok]]))
-    top = ti - 0.5 - ink[np.maximum(ti - 1, 0), cols] + 1.0 - ink[ti, cols]
-    bot = bi + 0.5 + ink[np.minimum(bi + 1, h - 1), cols] - 1.0 + ink[bi, cols]
+    top = ti - 0.5 - ink(np.maximum(ti - 1, 0), cols) + 1.0 - ink(ti, cols)
+    bot = bi + 0.5 + ink(np.minimum(bi + 1, h - 1), cols) - 1.0 + ink(bi, cols)
     out = y.copy()
     out[cols] = np.where(apex[ok], top + half, np.where(nadir[ok], bot - half, y[ok]))
     return out
@@ -345,9 +349,12 @@ def _stroke_points(band: np.ndarray, t: np.ndarray, b: np.ndarray, steep: np.nda
     if weight is not None:
         w = band.shape[1]
         r = my + lo
-        ink = np.minimum(weight, 1.0)
-        a = ml - 0.5 - ink[r, np.maximum(ml - 1, 0)] + 1.0 - ink[r, ml]
-        z = mr + 0.5 + ink[r, np.minimum(mr + 1, w - 1)] - 1.0 + ink[r, mr]
+
+        def ink(at: np.ndarray) -> np.ndarray:
+            return np.minimum(weight[r, at], 1.0)    # clipped where read
+
+        a = ml - 0.5 - ink(np.maximum(ml - 1, 0)) + 1.0 - ink(ml)
+        z = mr + 0.5 + ink(np.minimum(mr + 1, w - 1)) - 1.0 + ink(mr)
         if xs.size:
             half = 0.5 * float(np.median(_run_mass(weight, left[ry, cx], right[ry, cx], ry + lo)))
     else:

@@ -24,6 +24,7 @@ Coordinates are working-image pixels, ``y`` down, pixel centres at integers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.linalg import solveh_banded
@@ -60,7 +61,33 @@ MIN_RUN_PX = 8.0
 MAX_MOVE_PX = 8.0
 
 
-def pen_profile(coverage: np.ndarray, lines: Sequence[tuple[np.ndarray, np.ndarray]], *,
+class Coverage:
+    """Ink coverage of a darkness image, 0 (paper) to 1, computed only where it is read.
+
+    ``Coverage(darkness, level)[idx]`` equals ``np.minimum(darkness[idx] / level, 1)``
+    (float32); the whole image is never converted, since the fit reads only the
+    pixels near the traces.
+
+    Examples
+    --------
+    >>> cov = Coverage(np.array([[0, 100, 250]], np.uint8), 200)
+    >>> cov.shape, cov[0, 1:].tolist()
+    ((1, 3), [0.5, 1.0])
+    """
+
+    def __init__(self, darkness: np.ndarray, level: float) -> None:
+        self.darkness = darkness
+        self.level = max(level, 1)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.darkness.shape)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return np.minimum(self.darkness[index].astype(np.float32) / self.level, 1.0)
+
+
+def pen_profile(coverage: np.ndarray | Coverage, lines: Sequence[tuple[np.ndarray, np.ndarray]], *,
                 floor: float = FLOOR, max_columns: int = 400) -> tuple[float, float] | None:
     """Half pen width ``r`` and edge width ``a`` (px) from the flat stretches of traces.
 
@@ -102,11 +129,11 @@ def pen_profile(coverage: np.ndarray, lines: Sequence[tuple[np.ndarray, np.ndarr
     mass = float(np.median(prof.sum(axis=1)))
     shifts = np.linspace(-0.6, 0.6, 25)
     best = (np.inf, float("nan"), float("nan"))
+    dist = np.abs(base - (yc[:, None, None] + shifts[None, :, None]))
     for a in np.arange(0.6, 4.01, 0.1):
         r = 0.5 * (mass + a * floor)
         if r - 0.5 * a < 0:
             continue
-        dist = np.abs(base - (yc[:, None, None] + shifts[None, :, None]))
         model = _above_floor(np.clip((r + 0.5 * a - dist) / a, 0.0, 1.0), floor)
         err = float(((model - prof[:, None, :]) ** 2).sum(axis=2).min(axis=1).sum())
         if err < best[0]:
@@ -116,14 +143,14 @@ def pen_profile(coverage: np.ndarray, lines: Sequence[tuple[np.ndarray, np.ndarr
     return best[1], best[2]
 
 
-def fit_polyline(coverage: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float,
+def fit_polyline(coverage: np.ndarray | Coverage, x: np.ndarray, y: np.ndarray, radius: float,
                  edge: float = 1.0, *, floor: float = FLOOR, spacing: float = SPACING_PX,
                  iterations: int = ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
     """Polyline ``(x, y)`` drawn with half width ``radius`` that best explains ``coverage``.
 
     Parameters
     ----------
-    coverage : ndarray of shape (H, W), float
+    coverage : ndarray of shape (H, W), float, or Coverage
         Ink coverage of every pixel, 0 (paper) to 1 (solid ink).
     x, y : ndarray of shape (n,)
         Starting polyline, ``x`` non-decreasing; NaN ``y`` breaks it (each
@@ -200,7 +227,7 @@ def _above_floor(v: np.ndarray, floor: float) -> np.ndarray:
     return np.clip((v - floor) / (1.0 - floor), 0.0, 1.0)
 
 
-def _gauss_newton(coverage: np.ndarray, xv: np.ndarray, y0: np.ndarray, r: float, a: float,
+def _gauss_newton(coverage: np.ndarray | Coverage, xv: np.ndarray, y0: np.ndarray, r: float, a: float,
                   floor: float, iterations: int) -> np.ndarray:
     """Vertex heights of a uniformly spaced polyline fitted to ``coverage``."""
     h, w = coverage.shape
@@ -211,7 +238,6 @@ def _gauss_newton(coverage: np.ndarray, xv: np.ndarray, y0: np.ndarray, r: float
     c0, c1 = max(0, int(np.ceil(xv[0] - reach))), min(w - 1, int(np.floor(xv[-1] + reach)))
     if c1 <= c0:
         return y0
-    cols = np.arange(c0, c1 + 1)
     y = y0.astype(np.float32)
     # the floor applied once, to the rows the line can reach
     top = max(0, int(np.floor(np.nanmin(y0) - reach - MAX_MOVE_PX - 2)))
@@ -225,38 +251,13 @@ def _gauss_newton(coverage: np.ndarray, xv: np.ndarray, y0: np.ndarray, r: float
         smooth[2, [0, -1]] = SMOOTH
         smooth[1, 1:] = -SMOOTH * np.convolve(np.ones(n - 2), [2.0, 2.0])
         smooth[0, 2:] = SMOOTH
-    # the segments within reach of each column, with a 1 px margin on the right
-    lo_k = np.floor((cols - reach - xv[0]) / dx).astype(int)
-    cand = np.clip(lo_k[:, None] + np.arange(int(np.ceil((2 * reach + 2.0) / dx)) + 2)[None, :],
-                   0, n - 2)
     for _ in range(iterations):
-        ya, yb = y[cand], y[cand + 1]
-        r0 = np.floor(np.minimum(ya, yb).min(axis=1) - reach).astype(int)
-        r1 = np.ceil(np.maximum(ya, yb).max(axis=1) + reach).astype(int)
-        r0, r1 = np.clip(r0, top, bottom - 1), np.clip(r1, top, bottom - 1)
-        count = np.maximum(r1 - r0 + 1, 0)
-        pix_col = np.repeat(np.arange(cols.size), count)
-        pr = (np.repeat(r0, count) + np.arange(pix_col.size)
-              - np.repeat(np.cumsum(count) - count, count))
-        pc = cols[pix_col]
-        seg = cand[pix_col]
-        # vertices are evenly spaced: a segment's x span is known without a lookup
-        ex = (pc - xv[0]).astype(np.float32)[:, None] - np.float32(dx) * seg
-        ay = y[seg]
-        ddy = y[seg + 1] - ay
-        ey = pr[:, None].astype(np.float32) - ay
-        u = np.clip((ex * np.float32(dx) + ey * ddy) / (np.float32(dx * dx) + ddy * ddy), 0.0, 1.0)
-        ey -= u * ddy
-        ex -= u * np.float32(dx)
-        dist2 = ex * ex + ey * ey
-        j = np.argmin(dist2, axis=1)
-        pick = np.arange(pc.size)
-        d, uu, ry, sg = np.sqrt(dist2[pick, j]), u[pick, j], ey[pick, j], seg[pick, j]
+        pr, pc, d, uu, ry, sg = _edge_pixels(y, float(xv[0]), float(dx), reach, a, floor,
+                                             (c0, c1, top, bottom))
         z = (reach - d) / a
         # compared above the floor, where grid lines leave no ink
-        res = _above_floor(np.clip(z, 0.0, 1.0), floor) - crop[pr - top, pc - c0]
-        act = (z > floor) & (z < 1.0) & (d > 1e-6)
-        g = np.where(act, ry / np.maximum(d, 1e-6) / (a * (1.0 - floor)), 0.0)
+        res = _above_floor(z, floor) - crop[pr - top, pc - c0]
+        g = ry / d / (a * (1.0 - floor))
         ga, gb = g * (1.0 - uu), g * uu
         banded = smooth.copy()
         banded[2] += DAMPING + np.bincount(sg, ga * ga, n) + np.bincount(sg + 1, gb * gb, n)
@@ -266,8 +267,8 @@ def _gauss_newton(coverage: np.ndarray, xv: np.ndarray, y0: np.ndarray, r: float
         # the pen's half width and edge width are two more unknowns (their estimates
         # from flat stretches are off by a few hundredths of a px, which moves every
         # apex): a banded system bordered by two columns
-        jr = np.where(act, 1.0 / (a * (1.0 - floor)), 0.0)
-        ja = np.where(act, (d - r) / (a * a * (1.0 - floor)), 0.0)
+        jr = np.full(d.size, 1.0 / (a * (1.0 - floor)))
+        ja = (d - r) / (a * a * (1.0 - floor))
         border = np.stack([np.bincount(sg, ga * jg, n) + np.bincount(sg + 1, gb * jg, n)
                            for jg in (jr, ja)], axis=1)
         sol = solveh_banded(banded, np.column_stack([-rhs, border]), check_finite=False)
@@ -286,3 +287,88 @@ def _gauss_newton(coverage: np.ndarray, xv: np.ndarray, y0: np.ndarray, r: float
     far = np.abs(y - y0) > MAX_MOVE_PX
     y[far] = y0[far]
     return y
+
+
+def _edge_pixels(y: np.ndarray, x0: float, dx: float, reach: float, a: float, floor: float,
+                 box: tuple[int, int, int, int]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels on the edge ramp of the line drawn along ``y``, with their nearest segment.
+
+    Only these pixels inform a Gauss-Newton step: deeper inside the pen the
+    coverage is 1 whatever the line's position, farther out it is 0, and the
+    ramp lies nearer than ``reach - floor a`` to the line. Each segment
+    (vertices ``k`` and ``k + 1``, ``x0 + dx k`` to ``x0 + dx (k + 1)``) lists
+    the pixels within that distance of its bounding box; a pixel keeps the
+    segment nearest to it. Listing by segment rather than by column keeps a
+    steep stroke from listing every pixel of its height once per segment.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,), float32
+        Vertex heights, px.
+    x0, dx : float
+        First vertex's x and the vertex spacing, px.
+    reach : float
+        ``r + a / 2``: the farthest a pixel with ink can be from the line, px.
+    a, floor : float
+        Edge width (px) and the coverage that counts as paper.
+    box : (c0, c1, top, bottom)
+        Columns ``c0..c1`` and rows ``top..bottom - 1`` that may be listed.
+
+    Returns
+    -------
+    rows, cols : ndarray of int
+        The pixels (each once).
+    dist, along, dy : ndarray of float
+        Distance to the nearest segment (px), the fraction along it of the
+        nearest point (0-1), and the pixel's height above that point (px).
+    seg : ndarray of int
+        Index ``k`` of the nearest segment.
+    """
+    c0, c1, top, bottom = box
+    # a pixel on the ramp is nearer than reach - floor * a to some segment, so to its nearest
+    near = reach - floor * a
+    i32, f32 = np.int32, np.float32
+    k = np.arange(y.size - 1, dtype=i32)
+    ya, yb = y[:-1], y[1:]
+    xa = x0 + dx * k
+    col_lo = np.maximum(np.ceil(xa - near), c0).astype(i32)
+    ncol = np.maximum(np.minimum(np.floor(xa + dx + near), c1).astype(i32) - col_lo + 1, 0)
+    # (segment, column) pairs; a pair's rows are those within ``near`` of the segment's box
+    pair_seg = np.repeat(k, ncol)
+    pair_col = (col_lo[pair_seg] + np.arange(pair_seg.size, dtype=i32)
+                - np.repeat(np.cumsum(ncol, dtype=i32) - ncol, ncol))
+    beside = np.maximum(np.maximum(xa[pair_seg] - pair_col, pair_col - xa[pair_seg] - dx), 0.0)
+    tall = np.sqrt(np.maximum(near * near - beside * beside, 0.0)) + 1e-3
+    row_lo = np.maximum(np.ceil(np.minimum(ya, yb)[pair_seg] - tall), top).astype(i32)
+    count = np.maximum(np.minimum(np.floor(np.maximum(ya, yb)[pair_seg] + tall), bottom - 1)
+                       .astype(i32) - row_lo + 1, 0)
+    seg = np.repeat(pair_seg, count)
+    pc = np.repeat(pair_col, count)
+    pr = (np.arange(seg.size, dtype=i32)
+          - np.repeat(np.cumsum(count, dtype=i32) - count - row_lo, count))
+    # nearest point of each segment (single precision: coordinates within a few hundred px
+    # of x0 keep 1e-4 px); vertices are evenly spaced, so a segment's x span is known
+    # without a lookup
+    ex = (pc - f32(x0)).astype(f32) - f32(dx) * seg.astype(f32)
+    ay = y[seg]
+    ddy = y[seg + 1] - ay
+    ey = pr.astype(f32) - ay
+    u = np.clip((ex * f32(dx) + ey * ddy) / (f32(dx * dx) + ddy * ddy), f32(0.0), f32(1.0))
+    ey -= u * ddy
+    ex -= u * f32(dx)
+    d2 = ex * ex + ey * ey
+    width = c1 - c0 + 1
+    flat = (pr - top) * width + (pc - c0)
+    best = np.full((bottom - top) * width, np.inf, dtype=d2.dtype)
+    np.minimum.at(best, flat, d2)
+    win = np.flatnonzero((d2 == best[flat]) & (d2 < f32(near * near)))
+    # one segment per pixel (ties, as at a shared vertex, give the same gradient)
+    owner = np.empty(best.size, dtype=np.int64)
+    owner[flat[win]] = win
+    pick = win[owner[flat[win]] == win]
+    d = np.sqrt(d2[pick])
+    z = (reach - d) / a
+    on = (z > floor) & (z < 1.0) & (d > 1e-6)
+    pick = pick[on]
+    return pr[pick], pc[pick], d[on], u[pick], ey[pick], seg[pick]

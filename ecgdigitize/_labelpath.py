@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .clean import _true_runs
-
 #: Columns beyond either side of the label box that anchor the re-tracked path, px.
 MARGIN_PX = 4
 #: The re-tracked rows reach this many box heights above and below the box (so a QRS
@@ -107,54 +105,41 @@ def smoothest_path(band: np.ndarray, path: np.ndarray, box: tuple[float, float, 
     n = j1 - j0
     half = pen_px / 2.0
     line_top, line_bottom = top - r0, bottom - r0      # the text line, in search rows
-    starts, ends, pos = [], [], []
-    for j in range(j0, j1):
-        runs = np.asarray(_true_runs(band[:, j]), dtype=np.int64).reshape(-1, 2)
-        s, e = runs[:, 0], runs[:, 1] - 1               # first and last row of each run
-        keep = (e >= r0) & (s < r1)                    # whole runs, so a QRS keeps its length
-        s, e = s[keep] - r0, e[keep] - r0
-        if s.size == 0:
-            return None
-        wide = (e - s + 1) > pen_px + WIDE_PX
-        upper = wide & (e <= line_bottom + LINE_TOL_PX)  # the rest of the run below is text
-        lower = wide & (s >= line_top - LINE_TOL_PX)     # the rest above is text
-        starts.append(np.concatenate((s, s[upper], s[lower])))
-        ends.append(np.concatenate((e, e[upper], e[lower])))
-        pos.append(np.concatenate(((s + e) / 2.0, s[upper] + half - 0.5, e[lower] - half + 0.5)))
+    found = _candidates(band[:, j0:j1], r0, r1, pen_px, line_top, line_bottom)
+    if found is None:
+        return None
+    starts, ends, pos = found
     # ink outside the text line: the path should cover it (cumulative counts per column)
     outside = band[r0:r1, j0:j1].copy()
     outside[max(int(np.floor(line_top)), 0):max(int(np.ceil(line_bottom)) + 1, 0)] = False
     counts = np.vstack((np.zeros((1, n)), np.cumsum(outside, axis=0)))
-
-    def anchor(j: int) -> np.ndarray:
-        p = path[j0 + j] - r0
-        return np.where((starts[j] - reach <= p) & (p <= ends[j] + reach), 0.0, np.inf)
-
-    def joins(j: int) -> np.ndarray:
-        gap = np.maximum(starts[j][None, :] - ends[j - 1][:, None],
-                         starts[j - 1][:, None] - ends[j][None, :]) - 1
-        gap = np.maximum(gap, 0).astype(float)
-        return np.where(gap <= MAX_GAP_PX, GAP_PRICE * gap, np.inf)
-
+    # candidates padded to the same number per column; a padded one is never joined
+    real = np.isfinite(pos)
+    pos = np.where(real, pos, 0.0)
+    p = path[j0:j1] - r0
+    anchors = np.where((starts - reach <= p[:, None]) & (p[:, None] <= ends + reach) & real,
+                       0.0, np.inf)
+    # joins[j - 1, k, m]: the price of the move from candidate k of column j - 1 to m of j
+    gap = np.maximum(starts[1:, None, :] - ends[:-1, :, None],
+                     starts[:-1, :, None] - ends[1:, None, :]) - 1
+    gap = np.maximum(gap, 0).astype(float)
+    joins = np.where((gap <= MAX_GAP_PX) & real[:-1, :, None] & real[1:, None, :],
+                     GAP_PRICE * gap, np.inf)
+    slopes = SLOPE_PRICE * np.abs(pos[1:, None, :] - pos[:-1, :, None])
     # cost[k, m]: best path with candidate k in column j-1 and m in column j
-    cost = (anchor(0)[:, None] + joins(1)
-            + SLOPE_PRICE * np.abs(pos[1][None, :] - pos[0][:, None]))
+    cost = anchors[0][:, None] + joins[0] + slopes[0]
     back = []
-    for j in range(2, n):
-        yi, yk, ym = pos[j - 2][:, None, None], pos[j - 1][None, :, None], pos[j][None, None, :]
-        # column j-1 is covered between the midpoints to its neighbours
-        lo = np.minimum(np.minimum((yi + yk) / 2, (yk + ym) / 2), yk) - half
-        hi = np.maximum(np.maximum((yi + yk) / 2, (yk + ym) / 2), yk) + half
-        c = counts[:, j - 1]
-        a = np.clip(np.ceil(lo).astype(int), 0, c.size - 1)
-        b = np.clip(np.floor(hi).astype(int) + 1, 0, c.size - 1)
-        missed = c[-1] - np.where(b > a, c[b] - c[a], 0.0)
-        total = cost[:, :, None] + np.abs(ym - 2 * yk + yi) + UNEXPLAINED_PRICE * missed
-        best = np.argmin(total, axis=0)
-        cost = (np.take_along_axis(total, best[None], axis=0)[0] + joins(j)
-                + SLOPE_PRICE * np.abs(pos[j][None, :] - pos[j - 1][:, None]))
-        back.append(best)
-    cost = cost + anchor(n - 1)[None, :]
+    size = pos.shape[1]
+    chunk = max(1, 2_000_000 // size ** 3)       # columns whose triples are priced at once
+    for j_lo in range(2, n, chunk):
+        bend, missed = _triples(pos, counts, np.arange(j_lo, min(j_lo + chunk, n)), half)
+        for t, j in enumerate(range(j_lo, min(j_lo + chunk, n))):
+            total = cost[:, :, None] + bend[t] + missed[t]
+            best = np.argmin(total, axis=0)
+            cost = (np.take_along_axis(total, best[None], axis=0)[0] + joins[j - 1]
+                    + slopes[j - 1])
+            back.append(best)
+    cost = cost + anchors[n - 1][None, :]
     if not np.isfinite(cost).any():
         return None
     k, m = np.unravel_index(int(np.argmin(cost)), cost.shape)
@@ -163,5 +148,63 @@ def smoothest_path(band: np.ndarray, path: np.ndarray, box: tuple[float, float, 
         chosen.append(int(best[chosen[-1], chosen[-2]]))
     chosen.reverse()
     out = path.astype(float)
-    out[j0:j1] = [pos[j][c] + r0 for j, c in enumerate(chosen)]
+    out[j0:j1] = pos[np.arange(n), chosen] + r0
     return out
+
+
+def _candidates(cols: np.ndarray, r0: int, r1: int, pen_px: float, line_top: float,
+                line_bottom: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Candidate positions of the path in every column of ``cols`` (see the module docstring).
+
+    Returns, per column (row) and candidate (column), the first and last row of the
+    run the candidate lies in and its position (rows counted from ``r0``; NaN pads
+    the columns with fewer candidates). A column's candidates are every vertical
+    ink run that reaches rows ``r0..r1 - 1`` (whole, so a QRS keeps its length),
+    then the upper and the lower point of the runs wider than the pen; None when
+    a column has none.
+    """
+    n = cols.shape[1]
+    padded = np.zeros((n, cols.shape[0] + 2), dtype=np.int8)
+    padded[:, 1:-1] = cols.T
+    col, edge = np.nonzero(np.diff(padded, axis=1))   # per column, rows in order
+    col, s, e = col[::2], edge[::2], edge[1::2] - 1       # first and last row of each run
+    keep = (e >= r0) & (s < r1)
+    col, s, e = col[keep], s[keep] - r0, e[keep] - r0
+    if np.unique(col).size < n:
+        return None
+    half = pen_px / 2.0
+    wide = (e - s + 1) > pen_px + WIDE_PX
+    upper = wide & (e <= line_bottom + LINE_TOL_PX)  # the rest of the run below is text
+    lower = wide & (s >= line_top - LINE_TOL_PX)     # the rest above is text
+    all_col = np.concatenate((col, col[upper], col[lower]))
+    order = np.argsort(all_col, kind="stable")          # per column: runs, uppers, lowers
+    col = all_col[order]
+    rank = np.arange(col.size) - np.searchsorted(col, col)
+    shape = (n, int(rank.max()) + 1)
+    starts, ends = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+    pos = np.full(shape, np.nan)
+    starts[col, rank] = np.concatenate((s, s[upper], s[lower]))[order]
+    ends[col, rank] = np.concatenate((e, e[upper], e[lower]))[order]
+    pos[col, rank] = np.concatenate(((s + e) / 2.0, s[upper] + half - 0.5,
+                                     e[lower] - half + 0.5))[order]
+    return starts, ends, pos
+
+
+def _triples(pos: np.ndarray, counts: np.ndarray, js: np.ndarray, half: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Change of slope and price of the ink left uncovered, for every triple of candidates
+    ``(i, k, m)`` in columns ``j - 2, j - 1, j``, for each ``j`` of ``js``."""
+    yi = pos[js - 2][:, :, None, None]
+    yk = pos[js - 1][:, None, :, None]
+    ym = pos[js][:, None, None, :]
+    # column j-1 is covered between the midpoints to its neighbours
+    lo = np.minimum(np.minimum((yi + yk) / 2, (yk + ym) / 2), yk) - half
+    hi = np.maximum(np.maximum((yi + yk) / 2, (yk + ym) / 2), yk) + half
+    last = counts.shape[0] - 1
+    a = np.clip(np.ceil(lo).astype(int), 0, last)
+    b = np.clip(np.floor(hi).astype(int) + 1, 0, last)
+    col = (js - 1)[:, None, None, None]
+    missed = counts[last, js - 1][:, None, None, None] - np.where(
+        b > a, counts[b, col] - counts[a, col], 0.0)
+    return np.abs(ym - 2 * yk + yi), UNEXPLAINED_PRICE * missed

@@ -28,6 +28,7 @@ __all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_pa
            "rectify", "resample_sharp"]
 
 _SMALL_SIDE_PX = 900  # working size of the quick ink-based estimates
+_GRID_SKEW_CONFIDENCE = 0.3  # a grid found at least this surely gives the skew
 _WAVE_ASYMMETRY = 0.5   # (ink above - below the baselines) / both, needed to call a sheet turned
 #: Ink (at half the paper level) under this fraction of the image is sparse for a sheet
 #: (traces cover 2-9 %); when it is also under :data:`_LIGHT_PEN_SHARE` of the ink at 0.7
@@ -102,7 +103,7 @@ def estimate_rotation(rgb_or_gray: np.ndarray, grid: GridSpec | None = None) -> 
             grid = detect_grid(img)
         except NoGridFoundError:
             grid = None
-    if grid is not None and grid.source == "grid" and grid.confidence >= 0.3:
+    if grid is not None and grid.source == "grid" and grid.confidence >= _GRID_SKEW_CONFIDENCE:
         return float(grid.rotation_deg)
     return _rotation_from_ink(img)
 
@@ -163,7 +164,7 @@ def detect_page_orientation(rgb: np.ndarray, grid: GridSpec | None = None) -> in
     (0, 90)
     """
     small, _ = _shrink(np.asarray(rgb), 1400)
-    if grid is not None and grid.source == "grid":
+    if grid is not None and grid.source == "grid" and grid.confidence >= _GRID_SKEW_CONFIDENCE:
         skew = grid.rotation_deg
     else:
         skew = _rotation_from_ink(small)

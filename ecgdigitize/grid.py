@@ -389,9 +389,12 @@ def _ray_profile(spec: np.ndarray, w: int, h: int, angle_deg: float,
     return np.concatenate([np.zeros(round(freqs[0] / step)), values]), step
 
 
-def _ray_score(spec: np.ndarray, w: int, h: int, angle: float) -> float:
-    prof, _ = _ray_profile(spec, w, h, angle, fine=False)
-    return float(np.clip(prof - _PEAK_LOG, 0, None).sum())
+def _ray_scores(spec: np.ndarray, w: int, h: int, angles: np.ndarray) -> np.ndarray:
+    """Peak mass (log power above :data:`_PEAK_LOG`) along each ray, all rays in one pass."""
+    freqs, _ = _freq_range(w, h, 0.0, fine=False)
+    coords = np.concatenate([_ray_coords(w, h, float(a), freqs) for a in angles], axis=1)
+    values = ndimage.map_coordinates(spec, coords, order=1, mode="nearest")
+    return np.clip(values.reshape(len(angles), freqs.size) - _PEAK_LOG, 0, None).sum(axis=1)
 
 
 def _best_ray_angles(spec: np.ndarray, w: int, h: int) -> tuple[float, float]:
@@ -399,14 +402,14 @@ def _best_ray_angles(spec: np.ndarray, w: int, h: int) -> tuple[float, float]:
     near 0 and near 90 degrees: searched jointly (lines both ways share the skew,
     which keeps off-axis lattice rays of dotted grids out), then refined apiece."""
     coarse = np.linspace(-_MAX_SKEW_DEG, _MAX_SKEW_DEG, 129)
-    joint = [_ray_score(spec, w, h, a) + _ray_score(spec, w, h, a + 90.0) for a in coarse]
-    skew = float(coarse[int(np.argmax(joint))])
+    joint = _ray_scores(spec, w, h, np.concatenate((coarse, coarse + 90.0)))
+    skew = float(coarse[int(np.argmax(joint[:coarse.size] + joint[coarse.size:]))])
     out = []
     for base in (0.0, 90.0):
         best = base + skew
         for span in (1.0, 0.1):
             angles = best + np.linspace(-span, span, 21)
-            best = float(angles[int(np.argmax([_ray_score(spec, w, h, a) for a in angles]))])
+            best = float(angles[int(np.argmax(_ray_scores(spec, w, h, angles)))])
         out.append(best)
     return out[0], out[1]
 
@@ -495,11 +498,19 @@ def _peak_at(spec: np.ndarray, w: int, h: int, uv: np.ndarray) -> float:
 def _grid_colour(rgb: np.ndarray, mask: np.ndarray) -> tuple[int, int, int] | None:
     if rgb.ndim != 3:
         return None
-    sel = mask > 0.5
-    if sel.sum() < 50:
+    sel = (mask > 0.5).view(np.uint8)
+    n = int(cv2.countNonZero(sel))
+    if n < 50:
         return None
-    med = np.median(rgb[sel], axis=0)
-    return (int(med[0]), int(med[1]), int(med[2]))
+    img = np.ascontiguousarray(rgb, dtype=np.uint8)
+    # per-channel median of the selected pixels, from their histograms (as np.median: the
+    # mean of the two middle values when their number is even)
+    out = []
+    for c in range(3):
+        cum = np.cumsum(cv2.calcHist([img], [c], sel, [256], [0, 256]).ravel())
+        lo, hi = np.searchsorted(cum, [(n - 1) // 2 + 1, n // 2 + 1])
+        out.append(int((float(lo) + float(hi)) / 2))
+    return (out[0], out[1], out[2])
 
 
 # --- fallbacks -------------------------------------------------------------------

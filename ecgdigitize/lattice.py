@@ -453,25 +453,30 @@ def _unwrap(frac: np.ndarray, amp: np.ndarray, good: np.ndarray, dx: float) -> n
     per tile along x, unchanged along y).
     """
     n_rows, n_cols = frac.shape
-    lam = np.full(frac.shape, np.nan)
     r0, c0 = (int(v) for v in np.unravel_index(np.argmax(np.where(good, amp, -1.0)), frac.shape))
-    lam[r0, c0] = frac[r0, c0]
+    # plain Python lists: the walk visits one tile at a time, and NumPy's per-element
+    # access would cost more than the arithmetic
+    fr, strength, ok = frac.tolist(), amp.tolist(), good.tolist()
+    out: list[list[float | None]] = [[None] * n_cols for _ in range(n_rows)]
+    out[r0][c0] = fr[r0][c0]
     heap: list[tuple[float, int, int, float]] = []
 
     def push(r: int, c: int) -> None:
+        here = out[r][c]
+        assert here is not None
         for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
             rr, cc = r + dr, c + dc
-            if 0 <= rr < n_rows and 0 <= cc < n_cols and good[rr, cc] and np.isnan(lam[rr, cc]):
-                heapq.heappush(heap, (-float(amp[rr, cc]), rr, cc, lam[r, c] + dc * dx))
+            if 0 <= rr < n_rows and 0 <= cc < n_cols and ok[rr][cc] and out[rr][cc] is None:
+                heapq.heappush(heap, (-strength[rr][cc], rr, cc, here + dc * dx))
 
     push(r0, c0)
     while heap:
         _, r, c, pred = heapq.heappop(heap)
-        if not np.isnan(lam[r, c]):
+        if out[r][c] is not None:
             continue
-        lam[r, c] = frac[r, c] + np.round(pred - frac[r, c])
+        out[r][c] = fr[r][c] + round(pred - fr[r][c])
         push(r, c)
-    return lam
+    return np.array([[np.nan if v is None else v for v in row] for row in out], dtype=float)
 
 
 def _fit_homography(xa: np.ndarray, ya: np.ndarray, ua: np.ndarray, xb: np.ndarray,

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from ._centreline import centreline, read_columns, run_bounds
-from ._inkfit import fit_polyline, pen_profile
+from ._inkfit import Coverage, fit_polyline, pen_profile
 from ._labelpath import smoothest_path
 from .clean import _true_runs
 from .config import DigitizeConfig
@@ -819,7 +819,7 @@ def fit_traces_to_ink(traces: TraceSet, darkness: np.ndarray, *,
     True
     """
     level = ink_level(darkness) if level is None else level
-    coverage = np.minimum(darkness.astype(np.float32) / max(level, 1), 1.0)
+    coverage = Coverage(darkness, level)   # converted only where the fit reads it
     profile = pen_profile(coverage, [(t.x_px, t.y_px) for t in traces])
     if profile is None:
         return traces

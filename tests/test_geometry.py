@@ -55,6 +55,39 @@ def test_page_orientation_of_skewed_sheet_with_grid(sim_record, quarter_turns):
     assert detect_page_orientation(turned, grid=grid) == 90 * quarter_turns
 
 
+def test_page_orientation_takes_the_skew_of_a_sure_grid(sim_record, monkeypatch):
+    # the ink-based skew search (two shrinks and 57 rotations) runs only without a sure grid
+    import dataclasses
+
+    from ecgdigitize import geometry
+
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100), Degradation(rotation_deg=4.0))
+    turned = np.ascontiguousarray(np.rot90(sheet.image, 2))
+    grid = detect_grid(turned)
+    calls = []
+
+    def counted(img):
+        calls.append(img.shape)
+        return 4.0
+
+    monkeypatch.setattr(geometry, "_rotation_from_ink", counted)
+    assert detect_page_orientation(turned, grid=grid) == 180
+    assert calls == []
+    weak = dataclasses.replace(grid, confidence=0.1)
+    assert detect_page_orientation(turned, grid=weak) == 180
+    assert len(calls) == 1
+
+
+def test_digitize_does_not_search_the_skew_of_a_gridded_sheet(clean_sheet, monkeypatch):
+    from ecgdigitize import digitize, geometry
+
+    def refuse(img):
+        raise AssertionError("the grid gave the skew already")
+
+    monkeypatch.setattr(geometry, "_rotation_from_ink", refuse)
+    assert digitize(clean_sheet.image).layout == "3x4+1"
+
+
 def test_rectify_undoes_quarter_turn_and_skew(clean_sheet):
     img = clean_sheet.image
     turned = np.ascontiguousarray(np.rot90(img, 1))

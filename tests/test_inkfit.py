@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ecgdigitize._inkfit import fit_polyline, pen_profile
+from ecgdigitize._inkfit import _edge_pixels, fit_polyline, pen_profile
 from ecgdigitize.config import DigitizeConfig
 from ecgdigitize.metrics import score_record
 from ecgdigitize.result import Panel
@@ -49,6 +49,36 @@ def test_pen_profile_needs_flat_stretches() -> None:
     cov = draw_ink((200, 200), [(xs, ys)], 2.0).astype(float)
     assert pen_profile(cov, [(xs, ys)]) is None
     assert pen_profile(cov, []) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_edge_pixels_are_those_of_a_brute_force_search(seed: int) -> None:
+    # every pixel against every segment: the listing by segment must find the same ramp
+    # pixels, each with its nearest segment, as a search that lists nothing out
+    rng = np.random.default_rng(seed)
+    x0, dx, n = 3.3, 0.4, 120
+    y = (25 + np.cumsum(rng.normal(0, 1.5, n)) * (1 + 3 * (seed == 2))).astype(np.float32)
+    reach, a, floor = 1.9, 1.1, 0.3
+    box = (2, 52, 0, 200)
+    rows, cols, dist, along, dy, seg = _edge_pixels(y, x0, dx, reach, a, floor, box)
+    pr, pc = np.mgrid[box[2]:box[3], box[0]:box[1] + 1]
+    pr, pc = pr.ravel()[:, None].astype(float), pc.ravel()[:, None].astype(float)
+    xa, ya, dy_seg = x0 + dx * np.arange(n - 1), y[:-1].astype(float), np.diff(y.astype(float))
+    u = np.clip(((pc - xa) * dx + (pr - ya) * dy_seg) / (dx * dx + dy_seg ** 2), 0, 1)
+    d = np.hypot(pc - xa - u * dx, pr - ya - u * dy_seg).min(axis=1)
+    z = (reach - d) / a
+    want = (z > floor) & (z < 1.0)
+    assert rows.size == want.sum() > 100
+    got = np.zeros(want.size, bool)
+    got[(rows - box[2]) * (box[1] - box[0] + 1) + (cols - box[0])] = True
+    assert np.array_equal(got, want)
+    order = np.argsort((rows - box[2]) * (box[1] - box[0] + 1) + (cols - box[0]))
+    np.testing.assert_allclose(dist[order], d[want], atol=1e-4)
+    # the segment returned is a nearest one, and the point along it gives that distance
+    px = x0 + dx * (seg + along)
+    py = y[seg] + along * (y[seg + 1] - y[seg])
+    np.testing.assert_allclose(np.hypot(cols - px, rows - py), dist, atol=1e-4)
+    np.testing.assert_allclose(rows - py, dy, atol=1e-4)
 
 
 def test_fit_keeps_a_sharp_spike_that_the_column_reading_got_right() -> None:
