@@ -132,6 +132,9 @@ def _common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-lead-fusion", dest="fuse_limb_leads", action="store_false",
                    help="keep every limb lead as read from its own panel, instead of the "
                         "least-squares fit of all simultaneous limb-lead readings")
+    p.add_argument("--orientation", type=int, choices=(0, 90, 180, 270), default=None,
+                   metavar="DEG", help="quarter turns present in the images, degrees "
+                                       "counter-clockwise (0, 90, 180, 270; default: detected)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S",
@@ -187,7 +190,7 @@ def _config(args: argparse.Namespace) -> Any:
         return None
     return DigitizeConfig(fs=args.fs, remove_baseline=args.clean, notch_hz=args.notch,
                           max_pixels=args.max_pixels, fit_ink=args.fit_ink,
-                          fuse_limb_leads=args.fuse_limb_leads)
+                          fuse_limb_leads=args.fuse_limb_leads, orientation=args.orientation)
 
 
 def _show_progress(args: argparse.Namespace) -> bool:

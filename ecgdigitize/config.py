@@ -126,6 +126,13 @@ class DigitizeConfig:
         leads share (:func:`ecgdigitize.fusion.fuse_limb_leads`). Switch it
         off to check a sheet against Einthoven's law, which the fused leads
         satisfy by construction.
+    orientation : {0, 90, 180, 270} or None, default None
+        Quarter turns present in the image, degrees counter-clockwise (as
+        :func:`ecgdigitize.geometry.detect_page_orientation` returns them);
+        None detects them. Set it for sheets read upside down or on their
+        side: without calibration pulses, the up/down test weighs the ink
+        above the row baselines against the ink below, and a record whose
+        waves point mostly down can fool it.
 
     Raises
     ------
@@ -163,11 +170,13 @@ class DigitizeConfig:
     fit_ink: bool = True
     lattice_min_mm: float | None = 0.25
     fuse_limb_leads: bool = True
+    orientation: int | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int) and not isinstance(value, bool) and f.name != "max_pixels":
+            if (isinstance(value, int) and not isinstance(value, bool)
+                    and f.name not in ("max_pixels", "orientation")):
                 object.__setattr__(self, f.name, float(value))
         _positive(self.fs, "fs")
         _positive(self.duration_s, "duration_s")
@@ -190,6 +199,11 @@ class DigitizeConfig:
         if self.lattice_min_mm is not None and not self.lattice_min_mm >= 0:
             raise ConfigurationError(f"lattice_min_mm must be >= 0 or None; "
                                      f"got {self.lattice_min_mm!r}")
+        if self.orientation is not None and self.orientation not in (0, 90, 180, 270):
+            raise ConfigurationError(f"orientation must be 0, 90, 180, 270 or None; "
+                                     f"got {self.orientation!r}")
+        if self.orientation is not None:
+            object.__setattr__(self, "orientation", int(self.orientation))
         if int(self.max_pixels) <= 0:
             raise ConfigurationError(f"max_pixels must be positive; got {self.max_pixels!r}")
         for name in ("jump_cost", "slope_cost", "prior_weight", "smooth_px"):

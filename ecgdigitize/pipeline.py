@@ -148,7 +148,8 @@ def digitize(image: ImageSource, *, fs: float | None = None,
     with clock.stage("grid"):
         grid = detect_grid(rgb, config=cfg)
     with clock.stage("geometry"):
-        orientation = detect_page_orientation(rgb, grid)  # the grid's skew, when sure
+        orientation = (cfg.orientation if cfg.orientation is not None
+                       else detect_page_orientation(rgb, grid))  # the grid's skew, if sure
         quad = find_page_quad(rgb)
         rect = rectify(rgb, quad=quad, orientation=orientation, grid=grid)
     # measure again on the page once it is unwarped or turned

@@ -88,6 +88,9 @@ def test_options_reach_the_digitizer_config() -> None:
         assert (cfg.fit_ink, cfg.remove_baseline, cfg.notch_hz, cfg.fs) == (False, True, 50.0,
                                                                            250.0)
         assert not cfg.fuse_limb_leads
+        assert base.orientation is None
+        turned = _config(build_parser().parse_args([*cmd, "-o", "out", "--orientation", "180"]))
+        assert turned.orientation == 180
 
 
 def test_module_and_console_script_run() -> None:

@@ -88,6 +88,22 @@ def test_digitize_does_not_search_the_skew_of_a_gridded_sheet(clean_sheet, monke
     assert digitize(clean_sheet.image).layout == "3x4+1"
 
 
+def test_a_forced_orientation_replaces_the_up_down_test(clean_sheet, monkeypatch):
+    from ecgdigitize import DigitizeConfig, digitize, geometry
+    from ecgdigitize.metrics import score_record
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the orientation was given")
+
+    monkeypatch.setattr(geometry, "detect_page_orientation", refuse)
+    turned = np.ascontiguousarray(np.rot90(clean_sheet.image, 2))
+    res = digitize(turned, config=DigitizeConfig(orientation=180))
+    assert res.extras["orientation_deg"] == 180
+    assert score_record(clean_sheet.truth.reference, res).attrs["mean_snr_db"] > 15
+    wrong = digitize(turned, config=DigitizeConfig(orientation=0))   # read as given: garbage
+    assert not score_record(clean_sheet.truth.reference, wrong).attrs["mean_snr_db"] > 5
+
+
 def test_rectify_undoes_quarter_turn_and_skew(clean_sheet):
     img = clean_sheet.image
     turned = np.ascontiguousarray(np.rot90(img, 1))

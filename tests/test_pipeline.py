@@ -128,7 +128,8 @@ def test_overlay_maps_traces_back_to_input_pixels(sheet, result) -> None:
 
 @pytest.mark.parametrize("changes", [{"fs": 0}, {"layout": "5x5"}, {"notch_hz": 400.0},
                                      {"peak_mode": "magic"}, {"min_quality": 2.0},
-                                     {"gain_mm_per_mv": -1.0}, {"jump_cost": -0.1}])
+                                     {"gain_mm_per_mv": -1.0}, {"jump_cost": -0.1},
+                                     {"orientation": 45}, {"orientation": -90}])
 def test_config_rejects_bad_values(changes) -> None:
     with pytest.raises(ConfigurationError):
         DigitizeConfig(**changes)
