@@ -10,7 +10,8 @@ render's truth with :func:`ecgdigitize.metrics.score_record`:
 - ``dotted``: pink dotted grid; ``grey``: grey solid grid.
 
 Reported per sheet: mean SNR over the 12 leads (dB, capped as in
-``mean_snr_db``), leads recovered (of 12), total time and every stage's time.
+``mean_snr_db``), leads recovered (of 12), total time and every stage's time, and
+the process's peak resident memory so far (MiB; rendering included).
 ``--truth-panels`` skips grid/geometry/layout and traces the render's own
 panels (non-rotated variants only), isolating the trace and calibration stages.
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from benchmarks.runner import Table, timer
 from ecgdigitize import digitize, digitize_panels
+from ecgdigitize._workers import peak_rss_mb
 from ecgdigitize.errors import ECGError
 from ecgdigitize.metrics import score_record
 from ecgdigitize.result import Calibration
@@ -77,6 +79,7 @@ def run_one(sheet, truth_panels: bool) -> dict[str, float]:
     row = {"snr_db": float(scores.attrs["mean_snr_db"]), "leads_recovered": float(recovered),
            "time_s": clock.elapsed_s, "failed": 0.0}
     row.update({f"{s}_s": float(res.stage_times_s.get(s, 0.0)) for s in STAGES})
+    row["peak_rss_mb"] = peak_rss_mb()   # of the whole process so far: the largest sheet's
     return row
 
 
