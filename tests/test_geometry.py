@@ -104,6 +104,29 @@ def test_a_forced_orientation_replaces_the_up_down_test(clean_sheet, monkeypatch
     assert not score_record(clean_sheet.truth.reference, wrong).attrs["mean_snr_db"] > 5
 
 
+@pytest.mark.parametrize(("balance_off_skew", "want"), [(-0.6, 180), (0.0, 0), (1e9, 0)])
+def test_wave_balance_turns_a_sheet_only_if_a_skew_error_would_too(
+        clean_sheet, monkeypatch, balance_off_skew, want):
+    # no pulse voted, the wave balance says "upside down" (-0.6) at the measured skew;
+    # the sheet is turned only if it says so with the skew 0.3 deg off as well
+    import dataclasses
+
+    from ecgdigitize import geometry
+
+    grid = dataclasses.replace(detect_grid(clean_sheet.image), rotation_deg=1.0)
+    skews = []
+
+    def orientation_ink(small, skew):
+        skews.append(round(skew, 3))
+        return np.full((10, 20), len(skews), np.uint8)   # tells the calls apart
+
+    monkeypatch.setattr(geometry, "_orientation_ink", orientation_ink)
+    monkeypatch.setattr(geometry, "_upright_score",
+                        lambda ink: -0.6 if ink[0, 0] == 1 else balance_off_skew)
+    assert detect_page_orientation(clean_sheet.image, grid=grid) == want
+    assert skews[0] == 1.0 and set(skews[1:]) <= {0.7, 1.3}
+
+
 def test_rectify_undoes_quarter_turn_and_skew(clean_sheet):
     img = clean_sheet.image
     turned = np.ascontiguousarray(np.rot90(img, 1))
