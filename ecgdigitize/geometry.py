@@ -34,6 +34,8 @@ _WAVE_ASYMMETRY = 0.5   # (ink above - below the baselines) / both, needed to ca
 #: the threshold (case 110 of the stress matrix: -0.535 at the grid's skew, -0.498 at the
 #: true one) is left upright.
 _SKEW_CHECK_DEG = 0.3
+#: Weight of one pulse vote in the up/down score: pulses outvote any wave balance (0-1).
+_PULSE_VOTE = 1e9
 #: Ink (at half the paper level) under this fraction of the image is sparse for a sheet
 #: (traces cover 2-9 %); when it is also under :data:`_LIGHT_PEN_SHARE` of the ink at 0.7
 #: of the paper level, the traces are a light pen's and the looser mask is used.
@@ -181,7 +183,7 @@ def detect_page_orientation(rgb: np.ndarray, grid: GridSpec | None = None) -> in
     # page on its side: turn it back to landscape, then test up/down
     turns = -1 if on_side else 0
     score = _upright_score(np.rot90(ink, k=turns))
-    if -1.0 < score < 0.0:
+    if -_PULSE_VOTE < score < 0.0:
         # the wave balance alone says upside down (no pulse voted): only if it says so as
         # well with the skew a little off, so that a sheet on the threshold stays as it is
         for delta in (-_SKEW_CHECK_DEG, _SKEW_CHECK_DEG):
@@ -229,7 +231,7 @@ def _upright_score(ink: np.ndarray) -> float:
     votes = sum(1 if b[4] and b[0] < left else -1 if not b[4] and b[2] > right else 0
                 for b in boxes)
     if votes:
-        return float(votes) * 1e9
+        return float(votes) * _PULSE_VOTE
     profile = gaussian_filter1d(ink.sum(axis=1).astype(float), 2.0)
     if profile.max() <= 0:
         return 0.0
