@@ -25,14 +25,37 @@ STROKE_RUN = 1.2
 CAP_SHIFT = 0.0
 #: Horizontal runs up to this many times the stroke-run limit are two merged strokes.
 MERGED_RUN = 3.0
+#: From this many columns on, :func:`run_bounds` steps row by row (faster than accumulate).
+_ROW_LOOP_MIN_WIDTH = 256
 
 
 def run_bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last row of the vertical ink run through each pixel (valid on ink)."""
-    h = mask.shape[0]
-    idx = np.arange(h, dtype=np.int16 if h < 32000 else np.int32)[:, None]
-    top = np.maximum.accumulate(np.where(mask, -1, idx), axis=0) + 1
-    bot = np.minimum.accumulate(np.where(mask, h, idx)[::-1], axis=0)[::-1] - 1
+    """First and last row of the vertical ink run through each pixel (valid on ink).
+
+    Examples
+    --------
+    >>> m = np.array([[1, 0], [1, 1], [0, 1], [1, 1]], bool)
+    >>> top, bot = run_bounds(m)
+    >>> top[m].tolist(), bot[m].tolist()
+    ([0, 0, 1, 1, 3, 1], [1, 1, 3, 3, 3, 3])
+    """
+    h, w = mask.shape
+    dtype = np.int16 if h < 32000 else np.int32
+    idx = np.arange(h, dtype=dtype)[:, None]
+    top = np.where(mask, dtype(-1), idx)
+    bot = np.where(mask, dtype(h), idx)
+    if w < _ROW_LOOP_MIN_WIDTH:
+        top = np.maximum.accumulate(top, axis=0)
+        bot = np.minimum.accumulate(bot[::-1], axis=0)[::-1]
+    else:
+        # a running max/min row by row: numpy's accumulate along axis 0 walks each
+        # column with a stride, 3x slower than these whole-row steps on a sheet
+        for r in range(1, h):
+            np.maximum(top[r - 1], top[r], out=top[r])
+        for r in range(h - 2, -1, -1):
+            np.minimum(bot[r + 1], bot[r], out=bot[r])
+    top += 1
+    bot -= 1
     return top, bot
 
 

@@ -41,16 +41,19 @@ class _Row:
 
 
 # --- rows ----------------------------------------------------------------------
-def _grid_box(img: np.ndarray, ink: np.ndarray, grid: GridSpec) -> tuple[float, float, float, float]:
+def _grid_box(img: np.ndarray, ink: np.ndarray, grid: GridSpec,
+              grid_weight: np.ndarray | None = None) -> tuple[float, float, float, float]:
     """Extent of the printed grid (or of the ink when there is no grid).
 
     Only grid-coloured pixels that repeat one millimetre away in both
     directions, with paper half a millimetre away on one side, count, so
     text, rules and shaded margins around the grid are left out.
+    ``grid_weight`` is :func:`grid_mask` of ``img`` when already computed.
     """
     h, w = ink.shape
     if grid.source == "grid":
-        on = (grid_mask(img) > 0.15).astype(np.uint8)
+        weight = grid_mask(img) if grid_weight is None else grid_weight
+        on = (weight > 0.15).astype(np.uint8)
         near = cv2.dilate(on, np.ones((3, 3), np.uint8))
         span = []
         for axis, ppm in ((0, grid.px_per_mm_y), (1, grid.px_per_mm_x)):

@@ -109,7 +109,8 @@ class LatticeFit:
     bend: Any = field(default=None, repr=False, compare=False)
 
 
-def fit_lattice(rgb: np.ndarray, grid: GridSpec) -> LatticeFit | None:
+def fit_lattice(rgb: np.ndarray, grid: GridSpec, *,
+                grid_weight: np.ndarray | None = None) -> LatticeFit | None:
     """Fit a homography that makes the printed grid regular.
 
     Parameters
@@ -118,6 +119,8 @@ def fit_lattice(rgb: np.ndarray, grid: GridSpec) -> LatticeFit | None:
         Working image, upright and roughly deskewed (within a few degrees).
     grid : GridSpec
         The grid found on ``rgb`` (its 1 mm period in x and y, px).
+    grid_weight : ndarray of shape (H, W), float32, optional
+        :func:`~ecgdigitize.grid.grid_mask` of ``rgb``, when already computed.
 
     Returns
     -------
@@ -135,7 +138,7 @@ def fit_lattice(rgb: np.ndarray, grid: GridSpec) -> LatticeFit | None:
     """
     if grid.source != "grid" or grid.px_per_mm_x < 2.0 or grid.px_per_mm_y < 2.0:
         return None
-    mask = grid_mask(rgb)
+    mask = grid_mask(rgb) if grid_weight is None else grid_weight
     fx, fy = 1.0 / grid.px_per_mm_x, 1.0 / grid.px_per_mm_y
     phx, phy = _phases(mask, fx, TILE_PERIODS), _phases(mask.T, fy, TILE_PERIODS)
     if phx is None or phy is None:
@@ -251,7 +254,8 @@ def _fit(phases: tuple[_Phases | None, _Phases | None],
 
 def refine_by_lattice(rgb: np.ndarray, grid: GridSpec, *,
                       min_deviation_mm: float = MIN_DEVIATION_MM,
-                      fill: tuple[int, int, int] | None = None
+                      fill: tuple[int, int, int] | None = None,
+                      grid_weight: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray, LatticeFit | None]:
     """Remove the perspective left in a working image, using its grid.
 
@@ -266,6 +270,8 @@ def refine_by_lattice(rgb: np.ndarray, grid: GridSpec, *,
         the grid by more than this, mm.
     fill : (int, int, int), optional
         Colour of areas outside the input (default: the paper colour).
+    grid_weight : ndarray of shape (H, W), float32, optional
+        :func:`~ecgdigitize.grid.grid_mask` of ``rgb``, when already computed.
 
     Returns
     -------
@@ -284,7 +290,7 @@ def refine_by_lattice(rgb: np.ndarray, grid: GridSpec, *,
     >>> out is img, hom.tolist() == np.eye(3).tolist()
     (True, True)
     """
-    fit = fit_lattice(rgb, grid)
+    fit = fit_lattice(rgb, grid, grid_weight=grid_weight)
     if fit is None or max(fit.deviation_mm, fit.bend_mm) <= min_deviation_mm:
         return rgb, np.eye(3), fit
     h, w = rgb.shape[:2]

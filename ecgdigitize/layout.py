@@ -157,7 +157,8 @@ class Layout:
 def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: float | None = None,
                 gain_mm_per_mv: float = 10.0, layout: str | None = None,
                 lead_order: Sequence[str] | None = None,
-                rhythm_leads: Sequence[str] | None = None) -> Layout:
+                rhythm_leads: Sequence[str] | None = None,
+                grid_weight: np.ndarray | None = None) -> Layout:
     """Find the rows, pulses and lead panels of an upright sheet.
 
     Parameters
@@ -178,6 +179,9 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
     rhythm_leads : sequence of str, optional
         Leads of the rhythm strips (default: II, or the label read on a
         "3x4+1" sheet; II, V1, V5 for "3x4+3").
+    grid_weight : ndarray of shape (H, W), float32, optional
+        :func:`~ecgdigitize.grid.grid_mask` of ``rgb_working``, when already
+        computed (it bounds the grid area).
 
     Returns
     -------
@@ -209,7 +213,7 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
             and ink_mask(img, threshold=_INK_THRESHOLDS[-1][0]).sum() < 0.0005 * ink.size):
         raise NoTracesFoundError("the sheet holds almost no dark ink (blank page?)")
     ppm_x, ppm_y = grid.px_per_mm_x, grid.px_per_mm_y
-    box = _grid_box(img, ink, grid)
+    box = _grid_box(img, ink, grid, grid_weight)
     dark = 255 - _brightest(img)
     speeds = (speed_mm_per_s,) * 2 if speed_mm_per_s else KNOWN_SPEEDS_MM_PER_S
     n_want = None if layout is None else LAYOUT_SHAPES[layout][0] + len(LAYOUT_SHAPES[layout][2])

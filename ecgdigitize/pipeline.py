@@ -138,7 +138,7 @@ def digitize(image: ImageSource, *, fs: float | None = None,
     ('3x4+1', (5000, 12))
     """
     from .geometry import detect_page_orientation, find_page_quad, rectify, resample_sharp
-    from .grid import detect_grid
+    from .grid import detect_grid, grid_mask
     from .lattice import refine_by_lattice
 
     cfg = _config(config, fs)
@@ -167,16 +167,20 @@ def digitize(image: ImageSource, *, fs: float | None = None,
         else:
             grid = _carried_grid(grid, rect.transform, rect.image.shape)
     lattice, unwarped = None, False
+    weight = None
+    if grid.source == "grid":  # weighed once for the lattice fit and the layout's grid box
+        with clock.stage("geometry"):
+            weight = grid_mask(rect.image)
     if cfg.lattice_min_mm is not None:
         with clock.stage("geometry"):
-            flat, hom, lattice = refine_by_lattice(rect.image, grid,
+            flat, hom, lattice = refine_by_lattice(rect.image, grid, grid_weight=weight,
                                                    min_deviation_mm=cfg.lattice_min_mm)
         if flat is not rect.image:
             rect = replace(rect, image=flat, transform=hom @ rect.transform)
             grid = replace(grid, rotation_deg=0.0)
-            unwarped = True
+            unwarped, weight = True, None
     with clock.stage("layout"):
-        layout = _find_layout(rect.image, grid, cfg)
+        layout = _find_layout(rect.image, grid, cfg, weight)
     calibration = _calibration(grid, layout, cfg)
     trace_image = rect.image
     linear = np.asarray(rect.transform)[:2, :2]
@@ -411,7 +415,8 @@ def _config(config: DigitizeConfig | None, fs: float | None) -> DigitizeConfig:
     return cfg if fs is None else cfg.replace(fs=fs)
 
 
-def _find_layout(image: np.ndarray, grid: GridSpec, cfg: DigitizeConfig) -> Layout:
+def _find_layout(image: np.ndarray, grid: GridSpec, cfg: DigitizeConfig,
+                 grid_weight: np.ndarray | None = None) -> Layout:
     """Layout; with an unknown gain, pulses of 10, 20 and 5 mm are looked for.
 
     The gain whose pulses are found in the most rows wins (ties in that
@@ -426,7 +431,8 @@ def _find_layout(image: np.ndarray, grid: GridSpec, cfg: DigitizeConfig) -> Layo
     for gain in gains:
         try:
             found = find_layout(image, grid, speed_mm_per_s=cfg.speed_mm_per_s,
-                                gain_mm_per_mv=gain, layout=cfg.layout)
+                                gain_mm_per_mv=gain, layout=cfg.layout,
+                                grid_weight=grid_weight)
         except LayoutNotFoundError as exc:  # false pulses of this size can mislead the rows
             error = error or exc
             continue

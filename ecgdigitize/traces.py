@@ -34,6 +34,7 @@ import numpy as np
 from ._centreline import centreline, read_columns, run_bounds
 from ._inkfit import Coverage, fit_polyline, pen_profile
 from ._labelpath import smoothest_path
+from ._morph import components
 from .clean import _true_runs
 from .config import DigitizeConfig
 from .errors import NoTracesFoundError
@@ -47,6 +48,8 @@ __all__ = ["Trace", "TraceSet", "drop_labels", "drop_labels_and_boxes", "extend_
 MAX_STROKE_MM = 45.0
 #: Components whose bounding box is smaller than this on both sides are specks, mm.
 SPECK_MM = 0.6
+#: Up to this many specks are cleared box by box; more, with one look-up over the image.
+_SPECK_LOOP_MAX = 256
 #: A pixel is trace ink when its darkness exceeds this fraction of the darkest ink's.
 INK_CONTRAST = 0.7
 #: Paper darker than this (0-255) is taken at this level when darkness is measured
@@ -620,10 +623,17 @@ def _follow_strokes(band: np.ndarray, seed: np.ndarray, max_width: int) -> np.nd
 
 def _drop_specks(mask: np.ndarray, size_px: int) -> np.ndarray:
     """Remove connected components whose bounding box is below ``size_px`` both ways."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    labels, stats = components(mask)
     small = (stats[:, cv2.CC_STAT_WIDTH] < size_px) & (stats[:, cv2.CC_STAT_HEIGHT] < size_px)
-    small[0] = True
-    return ~small[labels]
+    small[0] = False  # the background
+    ids = np.flatnonzero(small)
+    if ids.size > _SPECK_LOOP_MAX:  # a speckled photo: one look-up over the whole image
+        return mask & ~small[labels]
+    out = mask.copy()
+    for i in ids:  # a few specks: clear each inside its own box
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        out[y:y + h, x:x + w][labels[y:y + h, x:x + w] == i] = False
+    return out
 
 
 def _drop_grid_rules(mask: np.ndarray, min_len_px: float, max_thick_px: int) -> np.ndarray:
@@ -639,11 +649,22 @@ def _drop_grid_rules(mask: np.ndarray, min_len_px: float, max_thick_px: int) -> 
     if length >= mask.shape[1]:
         return mask
     u8 = mask.view(np.uint8)
-    lines = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    # an opening by a 1-row kernel treats each row alone; it keeps nothing of a
+    # row with fewer than length // 2 ink pixels, so only the other rows are opened
+    rows = np.flatnonzero(np.count_nonzero(mask, axis=1) >= length // 2)
+    if rows.size == 0:
+        return mask
+    lines = cv2.morphologyEx(u8[rows], cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
     if not lines.any():
         return mask
-    thick = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((max_thick_px + 1, 1), np.uint8))
-    return mask & ~((lines > 0) & (thick == 0))
+    drop = np.zeros_like(mask)
+    drop[rows] = lines > 0
+    # the thickness test (a 1-column kernel: each column alone) matters only on the lines
+    cols = np.flatnonzero(drop.any(axis=0))
+    thick = cv2.morphologyEx(np.ascontiguousarray(u8[:, cols]), cv2.MORPH_OPEN,
+                             np.ones((max_thick_px + 1, 1), np.uint8))
+    drop[:, cols] &= thick == 0
+    return mask & ~drop
 
 
 def _drop_long_strokes(mask: np.ndarray, max_len_px: float) -> np.ndarray:
@@ -651,9 +672,17 @@ def _drop_long_strokes(mask: np.ndarray, max_len_px: float) -> np.ndarray:
     length = int(max_len_px) + 1
     if length >= mask.shape[0]:
         return mask
+    # a 1-column opening treats each column alone and keeps nothing of a column
+    # with fewer than length // 2 ink pixels: only the other columns are opened
+    cols = np.flatnonzero(np.count_nonzero(mask, axis=0) >= length // 2)
+    if cols.size == 0:
+        return mask
     kernel = np.ones((length, 1), np.uint8)
-    lines = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, kernel)
-    return mask & (lines == 0)
+    lines = cv2.morphologyEx(np.ascontiguousarray(mask.view(np.uint8)[:, cols]),
+                             cv2.MORPH_OPEN, kernel)
+    out = mask.copy()
+    out[:, cols] &= lines == 0
+    return out
 
 
 def extract_trace(mask: np.ndarray, panel: Panel, *, row_pitch_px: float,

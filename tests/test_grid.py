@@ -230,3 +230,30 @@ def test_flat_field_evens_out_shading_and_keeps_lines():
     assert paper[:, 5:-5].min() >= 245                       # paper is white again, both sides
     line = flat[:, 8 * 70, 1]                                # a line on the dark side
     assert 150 < np.median(line) < 200                       # still about 180/255 of the paper
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_vertical_strokes_equal_the_whole_image_search(seed):
+    """Strokes are searched only in the columns that can hold one; the result must
+    equal eroding, dilating and labelling the whole image."""
+    import cv2
+
+    from ecgdigitize.grid import _vertical_strokes
+    rng = np.random.default_rng(seed)
+    ink = rng.random((120, 160)) < 0.05
+    for _ in range(10):  # strokes 1-4 px wide, some side by side or diagonal neighbours
+        x, y, n, w = (int(v) for v in rng.integers((0, 0, 10, 1), (156, 100, 60, 5)))
+        ink[y:y + n, x:x + w] = True
+    ink[10:50, 20] = ink[50:90, 21] = True  # diagonal neighbours: one component
+    ink[100:, 150:152] = True               # ends at the bottom border
+    min_len = 15
+    kernel = np.ones((min_len, 1), np.uint8)
+    tall = cv2.erode(ink.astype(np.uint8), kernel, anchor=(0, min_len - 1),
+                     borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(tall, kernel, anchor=(0, 0)),
+                                                      connectivity=8)
+    expected = sorted((int(x), int(x + w), int(h), int(y + h - 1))
+                      for x, y, w, h, _ in stats[1:] if w <= max(6, h // 6))
+    assert len(expected) >= 3
+    assert _vertical_strokes(ink, min_len) == expected
+    assert _vertical_strokes(np.zeros((50, 50), bool), 10) == []

@@ -475,3 +475,57 @@ def test_a_wave_crossing_a_glyph_is_followed_straight_through() -> None:
     cols = (tr.x_px >= 70) & (tr.x_px <= 104)
     truth = np.interp(tr.x_px[cols], xs, trace)
     assert np.abs(tr.y_px[cols] - truth).max() <= 3.0  # it was 16.6 px (down the V)
+
+
+def _opened(mask: np.ndarray, kernel_shape: tuple[int, int]) -> np.ndarray:
+    import cv2
+    return cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN,
+                            np.ones(kernel_shape, np.uint8)) > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rule_and_stroke_removal_equal_the_whole_image_openings(seed: int) -> None:
+    """The cleaners open only the rows/columns that can hold a long run; the result
+    must equal opening the whole image (runs touching the border included)."""
+    from ecgdigitize.traces import _drop_grid_rules, _drop_long_strokes
+    rng = np.random.default_rng(seed)
+    mask = rng.random((90, 130)) < 0.04
+    for _ in range(12):  # long runs, some touching the border, some thick
+        r, c = int(rng.integers(0, 90)), int(rng.integers(-20, 130))
+        n, t = int(rng.integers(15, 90)), int(rng.integers(1, 4))
+        if rng.random() < 0.5:
+            mask[r:r + t, max(c, 0):c + n] = True
+        else:
+            mask[max(c % 90 - n // 2, 0):c % 90 + n // 2, c % 130:c % 130 + t] = True
+    mask[5, 30:90] = mask[50, :25] = True      # thin rules, one ending at the border
+    mask[40:76, 100] = mask[-18:, 7] = True    # tall strokes, one ending at the border
+    length, thick = 40, 2
+    lines, solid = _opened(mask, (1, length)), _opened(mask, (thick + 1, 1))
+    expected = mask & ~(lines & ~solid)
+    assert lines.any() and (expected != mask).any()
+    np.testing.assert_array_equal(_drop_grid_rules(mask, length, thick), expected)
+    expected = mask & ~_opened(mask, (31, 1))
+    assert (expected != mask).any()
+    np.testing.assert_array_equal(_drop_long_strokes(mask, 30), expected)
+
+
+@pytest.mark.parametrize("density", [0.002, 0.08])  # a few specks; more than the box loop takes
+def test_drop_specks_removes_exactly_the_small_components(density: float) -> None:
+    import cv2
+
+    from ecgdigitize import traces
+    rng = np.random.default_rng(3)
+    mask = rng.random((200, 260)) < density
+    mask[50:53, 10:250] = True                   # a trace
+    mask[98:106, 98:106] = mask[148:158, 28:34] = False
+    mask[100:104, 100:104] = True                # a 4 px blob: a speck at size 5
+    mask[150:156, 30:32] = True                  # 6 px tall: kept
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    small = (stats[:, 2] < 5) & (stats[:, 3] < 5)
+    small[0] = True
+    expected = ~small[labels]
+    n_specks = int(small[1:].sum())
+    assert (n_specks > traces._SPECK_LOOP_MAX) == (density > 0.01)
+    out = traces._drop_specks(mask, 5)
+    np.testing.assert_array_equal(out, expected)
+    assert not out[100:104, 100:104].any() and out[150:156, 30:32].all()
