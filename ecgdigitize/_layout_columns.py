@@ -315,12 +315,22 @@ def _bar_centre(dark: np.ndarray, cols: np.ndarray) -> float:
 
 
 def _longest_runs(win: np.ndarray) -> np.ndarray:
-    """Longest vertical run of True in each column."""
-    out = np.zeros(win.shape[1])
-    run = np.zeros(win.shape[1])
-    for row in win:
-        run = np.where(row, run + 1, 0)
-        out = np.maximum(out, run)
+    """Longest vertical run of True in each column.
+
+    Examples
+    --------
+    >>> _longest_runs(np.array([[1, 0, 1], [1, 0, 0], [0, 0, 1], [1, 0, 1]], bool)).tolist()
+    [2.0, 0.0, 2.0]
+    """
+    h, w = win.shape
+    edges = np.zeros((w, h + 2), np.int8)
+    edges[:, 1:-1] = win.T
+    step = np.diff(edges, axis=1)
+    # starts and ends come in the same column-major order, one end per start
+    col, start = np.nonzero(step == 1)
+    end = np.nonzero(step == -1)[1]
+    out = np.zeros(w)
+    np.maximum.at(out, col, (end - start).astype(float))
     return out
 
 

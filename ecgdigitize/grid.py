@@ -364,11 +364,12 @@ def _whitened_log_spectrum(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return logp - local, logp
 
 
-def _ray_coords(w: int, h: int, angle_deg: float, freqs: np.ndarray) -> np.ndarray:
-    """Bin coordinates (row, col) of the spectrum at cycles/px ``freqs`` along a ray."""
-    a = np.deg2rad(angle_deg)
-    col = freqs * np.cos(a) * w
-    row = freqs * np.sin(a) * h + h // 2
+def _ray_coords(w: int, h: int, angle_deg: float | np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Bin coordinates (row, col) of the spectrum at cycles/px ``freqs`` along a ray, or
+    along each of an array of rays (their points one ray after the other)."""
+    a = np.deg2rad(np.asarray(angle_deg, dtype=float))[..., None]
+    col = (freqs * np.cos(a) * w).ravel()
+    row = (freqs * np.sin(a) * h + h // 2).ravel()
     flip = col < 0  # the rfft half-plane holds (-u, -v) as the conjugate of (u, v)
     col = np.where(flip, -col, col)
     row = np.where(flip, 2 * (h // 2) - row, row)
@@ -393,7 +394,7 @@ def _ray_profile(spec: np.ndarray, w: int, h: int, angle_deg: float,
 def _ray_scores(spec: np.ndarray, w: int, h: int, angles: np.ndarray) -> np.ndarray:
     """Peak mass (log power above :data:`_PEAK_LOG`) along each ray, all rays in one pass."""
     freqs, _ = _freq_range(w, h, 0.0, fine=False)
-    coords = np.concatenate([_ray_coords(w, h, float(a), freqs) for a in angles], axis=1)
+    coords = _ray_coords(w, h, np.asarray(angles, dtype=float), freqs)
     values = ndimage.map_coordinates(spec, coords, order=1, mode="nearest")
     return np.clip(values.reshape(len(angles), freqs.size) - _PEAK_LOG, 0, None).sum(axis=1)
 

@@ -312,3 +312,15 @@ def test_a_row_whose_pulse_was_missed_starts_after_the_others_pulses() -> None:
     start = _trace_start(ink, rows, pulses, (0.0, 0.0, 400.0, 300.0), ppm_x=4.0)
     assert abs(start - 40.5) < 0.01
     assert _trace_start(ink, rows, [None] * 3, (0.0, 0.0, 400.0, 300.0), ppm_x=4.0) < 2
+
+
+def test_longest_runs_match_a_row_by_row_count():
+    from ecgdigitize._layout_columns import _longest_runs
+    rng = np.random.default_rng(0)
+    for shape, p in (((40, 30), 0.5), ((7, 50), 0.9), ((0, 5), 0.5), ((25, 1), 0.7)):
+        win = rng.random(shape) < p
+        best, run = np.zeros(shape[1]), np.zeros(shape[1])
+        for row in win:
+            run = np.where(row, run + 1, 0)
+            best = np.maximum(best, run)
+        np.testing.assert_array_equal(_longest_runs(win), best)
