@@ -101,6 +101,8 @@ STEPS: tuple[Step, ...] = (
          "interrupted, resumed batch with hostile files"),
     Step("header_shortcut", "benchmarks.header_shortcut", (), (),
          "accuracy from the printed ID alone"),
+    Step("near_duplicates", "benchmarks.near_duplicates", (), ("--limit", "12", "--controls", "1"),
+         "the same ECG saved twice in different bytes: signal search over all sheets"),
     Step("features", "benchmarks.compare_features", (), ("--limit", "4", "--folds", "2"),
          "feature models, grouped vs leaky CV"),
     Step("features_fusion", "benchmarks.feature_fusion_ablation", (),
