@@ -142,7 +142,8 @@ def _perturbed(path: str, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     rgb = np.asarray(Image.open(path).convert("RGB"))
     h, w = rgb.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.choice([-0.8, 0.8])), 0.92)
+    m = np.asarray(cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.choice([-0.8, 0.8])), 0.92),
+                   dtype=float)
     m[:, 2] += rng.uniform(-6, 6, 2)
     warped = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_AREA,
                             borderValue=(255, 255, 255))
