@@ -18,7 +18,7 @@ from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 from scipy.signal import find_peaks
 
 from .errors import LayoutNotFoundError, NoTracesFoundError
-from .grid import GridSpec, find_pulse_boxes, grid_mask
+from .grid import GridSpec, _grid_weight_of, find_pulse_boxes
 
 _MAX_ROW_SUBSETS = 2000  # row runs tried that skip rows (else contiguous runs only)
 _MIN_COVERAGE = 0.3   # a trace row has ink near its baseline over this fraction of its width
@@ -48,12 +48,11 @@ def _grid_box(img: np.ndarray, ink: np.ndarray, grid: GridSpec,
     Only grid-coloured pixels that repeat one millimetre away in both
     directions, with paper half a millimetre away on one side, count, so
     text, rules and shaded margins around the grid are left out.
-    ``grid_weight`` is :func:`grid_mask` of ``img`` when already computed.
+    ``grid_weight`` is :func:`~ecgdigitize.grid.grid_mask` of ``img`` when already computed.
     """
     h, w = ink.shape
     if grid.source == "grid":
-        weight = grid_mask(img) if grid_weight is None else grid_weight
-        on = (weight > 0.15).astype(np.uint8)
+        on = (_grid_weight_of(img, grid_weight) > 0.15).astype(np.uint8)
         near = cv2.dilate(on, np.ones((3, 3), np.uint8))
         span = []
         for axis, ppm in ((0, grid.px_per_mm_y), (1, grid.px_per_mm_x)):

@@ -35,7 +35,9 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> len(stats) - 1, stats[1:, :4].tolist()
     (2, [[1, 1, 2, 2], [2, 4, 5, 1]])
     """
-    img = np.ascontiguousarray(mask).view(np.uint8) if mask.dtype == bool else mask
+    img = np.ascontiguousarray(mask)
+    if img.dtype == bool:
+        img = img.view(np.uint8)
     _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         img, 8, cv2.CV_32S, cv2.CCL_BBDT)
     return labels, stats

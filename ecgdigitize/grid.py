@@ -31,7 +31,7 @@ from scipy import fft as sp_fft
 from scipy import ndimage
 
 from ._morph import components
-from .errors import NoGridFoundError
+from .errors import ConfigurationError, NoGridFoundError
 
 __all__ = ["GridSpec", "detect_grid", "find_pulse_boxes", "find_pulse_scale", "grid_mask",
            "ink_mask"]
@@ -152,6 +152,23 @@ def grid_mask(rgb: np.ndarray) -> np.ndarray:
     value, lo = _channels(img)
     luma = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY) if img.ndim == 3 else None
     return _grid_u8(value, lo, _paper_level(value), luma).astype(np.float32) / 255.0
+
+
+def _grid_weight_of(img: np.ndarray, grid_weight: np.ndarray | None) -> np.ndarray:
+    """``grid_weight`` when given (checked against ``img``), else :func:`grid_mask` of ``img``.
+
+    Raises
+    ------
+    ConfigurationError
+        If ``grid_weight`` is not one value per pixel of ``img``.
+    """
+    if grid_weight is None:
+        return grid_mask(img)
+    weight = np.asarray(grid_weight)
+    if weight.shape != img.shape[:2]:
+        raise ConfigurationError(f"grid_weight must be grid_mask() of the image, shape "
+                                 f"{img.shape[:2]}; got shape {weight.shape}")
+    return weight
 
 
 def _grid_u8(value: np.ndarray, lo: np.ndarray, paper: float,

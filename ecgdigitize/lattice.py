@@ -35,7 +35,7 @@ from scipy import ndimage
 from scipy.signal import fftconvolve
 
 from .geometry import _paper_colour
-from .grid import GridSpec, grid_mask
+from .grid import GridSpec, _grid_weight_of
 
 __all__ = ["LatticeFit", "fit_lattice", "refine_by_lattice"]
 
@@ -128,6 +128,11 @@ def fit_lattice(rgb: np.ndarray, grid: GridSpec, *,
         None when there is no periodic grid (``grid.source != "grid"``) or
         too few tiles show it to fit a homography.
 
+    Raises
+    ------
+    ConfigurationError
+        If ``grid_weight`` is not one value per pixel of ``rgb``.
+
     Examples
     --------
     >>> img = np.full((600, 800, 3), 255, np.uint8)
@@ -138,7 +143,7 @@ def fit_lattice(rgb: np.ndarray, grid: GridSpec, *,
     """
     if grid.source != "grid" or grid.px_per_mm_x < 2.0 or grid.px_per_mm_y < 2.0:
         return None
-    mask = grid_mask(rgb) if grid_weight is None else grid_weight
+    mask = _grid_weight_of(rgb, grid_weight)
     fx, fy = 1.0 / grid.px_per_mm_x, 1.0 / grid.px_per_mm_y
     phx, phy = _phases(mask, fx, TILE_PERIODS), _phases(mask.T, fy, TILE_PERIODS)
     if phx is None or phy is None:
@@ -281,6 +286,11 @@ def refine_by_lattice(rgb: np.ndarray, grid: GridSpec, *,
         From ``rgb`` px to ``image`` px (identity when no correction was made).
     fit : LatticeFit or None
         The lattice fit (None when no grid could be fitted).
+
+    Raises
+    ------
+    ConfigurationError
+        If ``grid_weight`` is not one value per pixel of ``rgb``.
 
     Examples
     --------

@@ -194,7 +194,8 @@ def find_layout(rgb_working: np.ndarray, grid: GridSpec, *, speed_mm_per_s: floa
     LayoutNotFoundError
         If fewer than 3 trace rows (or fewer than ``layout`` needs) are found.
     ConfigurationError
-        If ``layout`` or ``lead_order`` is invalid.
+        If ``layout`` or ``lead_order`` is invalid, or ``grid_weight`` is not
+        one value per pixel of ``rgb_working``.
 
     Examples
     --------

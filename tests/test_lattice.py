@@ -146,3 +146,20 @@ def test_config_checks_lattice_threshold():
         DigitizeConfig(lattice_min_mm=-1.0)
     assert DigitizeConfig(lattice_min_mm=None).lattice_min_mm is None
 
+
+
+def test_a_precomputed_grid_weight_is_used_and_checked():
+    from ecgdigitize.errors import ConfigurationError
+    from ecgdigitize.grid import GridSpec, grid_mask
+    from ecgdigitize.lattice import fit_lattice
+
+    img = np.full((600, 800, 3), 255, np.uint8)
+    img[:, ::8] = (230, 90, 90)
+    img[::8, :] = (230, 90, 90)
+    grid = GridSpec(8.0, 8.0, "solid", (230, 90, 90), 1.0, "grid")
+    own, given = fit_lattice(img, grid), fit_lattice(img, grid, grid_weight=grid_mask(img))
+    assert own is not None and given is not None
+    np.testing.assert_array_equal(own.homography, given.homography)
+    assert fit_lattice(img, grid, grid_weight=np.zeros((600, 800), np.float32)) is None
+    with pytest.raises(ConfigurationError, match="grid_weight"):
+        fit_lattice(img, grid, grid_weight=np.zeros((60, 80), np.float32))

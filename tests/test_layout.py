@@ -324,3 +324,14 @@ def test_longest_runs_match_a_row_by_row_count():
             run = np.where(row, run + 1, 0)
             best = np.maximum(best, run)
         np.testing.assert_array_equal(_longest_runs(win), best)
+
+
+def test_a_precomputed_grid_weight_gives_the_same_layout_and_is_checked(sim_record):
+    from ecgdigitize.grid import grid_mask
+    sheet = render_sheet(sim_record, "3x4+1", SheetStyle(dpi=100))
+    grid = detect_grid(sheet.image)
+    own = find_layout(sheet.image, grid)
+    given = find_layout(sheet.image, grid, grid_weight=grid_mask(sheet.image))
+    assert given.panels == own.panels and given.name == own.name
+    with pytest.raises(ConfigurationError, match="grid_weight"):
+        find_layout(sheet.image, grid, grid_weight=np.ones((10, 10), np.float32))
