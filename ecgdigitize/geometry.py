@@ -24,8 +24,8 @@ from scipy.signal import find_peaks
 from .errors import InputError, NoGridFoundError
 from .grid import GridSpec, detect_grid, find_pulse_boxes, ink_mask
 
-__all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_page_quad",
-           "rectify", "resample_sharp"]
+__all__ = ["Rectified", "detect_page_orientation", "estimate_rotation", "find_background",
+           "find_page_quad", "paint_background", "rectify", "resample_sharp"]
 
 _SMALL_SIDE_PX = 900  # working size of the quick ink-based estimates
 _GRID_SKEW_CONFIDENCE = 0.3  # a grid found at least this surely gives the skew
@@ -42,6 +42,11 @@ _PULSE_VOTE = 1e9
 _SPARSE_INK = 0.015
 _LIGHT_PEN_SHARE = 0.3
 _MIN_ROTATION_DEG = 0.02  # smaller skews (under 1 px across a sheet) are not worth resampling
+#: Background (around a photographed page) is darker than this times the nearby paper.
+_BACKGROUND_RATIO = 0.7
+#: ... and covers at least this fraction of the image.
+_BACKGROUND_MIN_AREA = 0.003
+_BACKGROUND_SIDE_PX = 320  # working size of the background search (every n-th pixel)
 
 
 @dataclass(frozen=True, eq=False)
@@ -296,6 +301,103 @@ def find_page_quad(rgb: np.ndarray) -> np.ndarray | None:
     if len(approx) != 4 or _busy_outside(grey, hull):
         return None
     return _order_corners(approx.reshape(4, 2).astype(float) * scale)
+
+
+def find_background(rgb: np.ndarray) -> np.ndarray | None:
+    """The area around a photographed page: dark, wide, reached from the image border.
+
+    A photo that does not show the whole page (so :func:`find_page_quad`
+    finds no outline) still shows the table or hand around part of it. Its
+    dark band would pass for ink: a "trace row" along the page edge, a grid
+    area reaching the image border. Thin dark strokes (traces, grid, text:
+    narrower than about 0.8 % of the image) are first closed over; the paper
+    level is a smooth quadratic surface fitted to what is left, the darker
+    pixels dropped from the fit three times, so that a light fall-off or a
+    shadow is part of the paper. A pixel is background when it is darker
+    than :data:`_BACKGROUND_RATIO` times that level and its dark region
+    touches the image border.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3) or (H, W), uint8
+        Image (upright or not).
+
+    Returns
+    -------
+    ndarray of shape (H, W), bool, or None
+        True on the background; None when there is none (scans, renders,
+        photos that show only paper).
+
+    Examples
+    --------
+    >>> img = np.full((400, 600, 3), 240, np.uint8)
+    >>> img[:, :60] = (90, 85, 80)                 # a table along the left edge
+    >>> img[200, 80:580] = 0                       # a trace
+    >>> bg = find_background(img)
+    >>> bool(bg[:, :55].all()), bool(bg[:, 70:].any())
+    (True, False)
+    >>> find_background(np.full((400, 600, 3), 240, np.uint8)) is None
+    True
+    """
+    img = np.asarray(rgb)
+    # every step-th pixel: the background is wide, and the closing below takes out the noise
+    step = max(1, int(np.ceil(max(img.shape[:2]) / _BACKGROUND_SIDE_PX)))
+    small = np.ascontiguousarray(img[::step, ::step])
+    grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    h, w = grey.shape
+    k = max(3, round(0.008 * max(h, w))) | 1
+    closed = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    dark = closed < _BACKGROUND_RATIO * _paper_surface(closed)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(dark.view(np.uint8), connectivity=4)
+    x, y, bw, bh, area = (stats[:, i] for i in range(5))
+    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    keep = touches & (area >= _BACKGROUND_MIN_AREA * h * w)
+    keep[0] = False
+    if not keep.any():
+        return None
+    # one sampled pixel more on every side: the page edge is blurred
+    mask = cv2.dilate(keep[labels].astype(np.uint8), np.ones((3, 3), np.uint8))
+    full = np.repeat(np.repeat(mask, step, axis=0), step, axis=1)[:img.shape[0], :img.shape[1]]
+    return full.astype(bool)
+
+
+def _paper_surface(grey: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """Quadratic surface through the paper's grey level (darker outliers dropped)."""
+    h, w = grey.shape
+    step = max(1, round(max(h, w) / 80))
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    z = grey[::step, ::step].astype(float).ravel()
+    u, v = xs.ravel() / w - 0.5, ys.ravel() / h - 0.5
+    design = np.column_stack([np.ones_like(u), u, v, u * u, u * v, v * v])
+    keep = np.ones(z.size, bool)
+    coef = np.zeros(6)
+    for _ in range(iterations + 1):
+        d = design[keep]
+        coef = np.linalg.solve(d.T @ d + 1e-9 * np.eye(6), d.T @ z[keep])
+        keep = z >= 0.85 * (design @ coef)
+        if keep.sum() < 12:
+            break
+    yy, xx = np.mgrid[0:h, 0:w]
+    u, v = xx / w - 0.5, yy / h - 0.5
+    return coef[0] + coef[1] * u + coef[2] * v + coef[3] * u * u + coef[4] * u * v + coef[5] * v * v
+
+
+def paint_background(rgb: np.ndarray, background: np.ndarray | None) -> np.ndarray:
+    """``rgb`` with the ``background`` pixels set to the paper colour (a copy; ``rgb``
+    itself when there is no background).
+
+    Examples
+    --------
+    >>> img = np.full((40, 60, 3), 240, np.uint8); img[:, :6] = 80
+    >>> out = paint_background(img, find_background(img))
+    >>> int(out[:, :6].min()), out is img, paint_background(img, None) is img
+    (240, False, True)
+    """
+    if background is None or not background.any():
+        return rgb
+    out = np.array(rgb, copy=True)
+    out[background] = _paper_colour(rgb) if out.ndim == 3 else _paper_colour(rgb)[0]
+    return out
 
 
 def _busy_outside(grey: np.ndarray, hull: np.ndarray) -> bool:

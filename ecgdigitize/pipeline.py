@@ -137,7 +137,14 @@ def digitize(image: ImageSource, *, fs: float | None = None,
     >>> result.layout, result.signal.shape                  # doctest: +SKIP
     ('3x4+1', (5000, 12))
     """
-    from .geometry import detect_page_orientation, find_page_quad, rectify, resample_sharp
+    from .geometry import (
+        detect_page_orientation,
+        find_background,
+        find_page_quad,
+        paint_background,
+        rectify,
+        resample_sharp,
+    )
     from .grid import detect_grid, grid_mask
     from .lattice import refine_by_lattice
 
@@ -151,6 +158,8 @@ def digitize(image: ImageSource, *, fs: float | None = None,
         orientation = (cfg.orientation if cfg.orientation is not None
                        else detect_page_orientation(rgb, grid))  # the grid's skew, if sure
         quad = find_page_quad(rgb)
+        if quad is None:  # a photo of part of a page: the table around it is no ink
+            rgb = paint_background(rgb, find_background(rgb))
         rect = rectify(rgb, quad=quad, orientation=orientation, grid=grid)
     # measure again on the page once it is unwarped or turned
     if quad is not None or orientation % 180:
