@@ -383,8 +383,13 @@ def _paper_surface(grey: np.ndarray, iterations: int = 3) -> np.ndarray:
 
 
 def paint_background(rgb: np.ndarray, background: np.ndarray | None) -> np.ndarray:
-    """``rgb`` with the ``background`` pixels set to the paper colour (a copy; ``rgb``
+    """``rgb`` with the ``background`` pixels painted as blank paper (a copy; ``rgb``
     itself when there is no background).
+
+    The paint is a neutral grey at the page's paper level (the 90th
+    percentile of its brightest channel, the level every later stage
+    measures against): it is neither ink nor grid colour, and it leaves
+    that level where it was.
 
     Examples
     --------
@@ -395,8 +400,12 @@ def paint_background(rgb: np.ndarray, background: np.ndarray | None) -> np.ndarr
     """
     if background is None or not background.any():
         return rgb
-    out = np.array(rgb, copy=True)
-    out[background] = _paper_colour(rgb) if out.ndim == 3 else _paper_colour(rgb)[0]
+    img = np.asarray(rgb)
+    value = img.max(axis=2) if img.ndim == 3 else img
+    page = value[::4, ::4][~background[::4, ::4]]
+    level = int(np.percentile(page, 90)) if page.size else 255
+    out = np.array(img, copy=True)
+    out[background] = level
     return out
 
 

@@ -47,6 +47,7 @@ from .traces import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .geometry import Rectified
     from .grid import GridSpec
     from .layout import Layout
 
@@ -158,8 +159,9 @@ def digitize(image: ImageSource, *, fs: float | None = None,
         orientation = (cfg.orientation if cfg.orientation is not None
                        else detect_page_orientation(rgb, grid))  # the grid's skew, if sure
         quad = find_page_quad(rgb)
-        if quad is None:  # a photo of part of a page: the table around it is no ink
-            rgb = paint_background(rgb, find_background(rgb))
+        # a photo of part of a page shows the table around it, which is no ink: found on
+        # the input, painted out of the working image once the grid has been fitted
+        background = find_background(rgb) if quad is None else None
         rect = rectify(rgb, quad=quad, orientation=orientation, grid=grid)
     # measure again on the page once it is unwarped or turned
     if quad is not None or orientation % 180:
@@ -188,6 +190,11 @@ def digitize(image: ImageSource, *, fs: float | None = None,
             rect = replace(rect, image=flat, transform=hom @ rect.transform)
             grid = replace(grid, rotation_deg=0.0)
             unwarped, weight = True, None
+    table = None
+    if background is not None:
+        with clock.stage("geometry"):
+            table = _to_working(background, rect)
+            rect = replace(rect, image=paint_background(rect.image, table))
     with clock.stage("layout"):
         layout = _find_layout(rect.image, grid, cfg, weight)
     calibration = _calibration(grid, layout, cfg)
@@ -195,7 +202,7 @@ def digitize(image: ImageSource, *, fs: float | None = None,
     linear = np.asarray(rect.transform)[:2, :2]
     if quad is None and not unwarped and not np.allclose(linear, np.round(linear)):
         with clock.stage("geometry"):  # a deskewed scan: the traces read a sharper copy
-            trace_image = resample_sharp(rgb, rect)
+            trace_image = paint_background(resample_sharp(rgb, rect), table)
     result = _trace_and_calibrate(trace_image, layout.panels, calibration, cfg,
                                   layout.name, name or _stem(image), clock)
     notes = list(result.warnings)
@@ -254,6 +261,15 @@ def digitize_panels(image: ImageSource, panels: Sequence[Panel], calibration: Ca
                                   calibration, cfg, layout_name, name, _Clock())
     _warn(result.warnings)
     return result
+
+
+def _to_working(mask: np.ndarray, rect: Rectified) -> np.ndarray:
+    """An input-pixel mask carried into the working image of ``rect`` (nearest pixel)."""
+    h, w = rect.image.shape[:2]
+    moved = cv2.warpPerspective(mask.astype(np.uint8), np.asarray(rect.transform, dtype=float),
+                                (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                                borderValue=0)
+    return moved.astype(bool)
 
 
 def _carried_grid(grid: GridSpec, transform: np.ndarray, shape: tuple[int, ...]) -> GridSpec:
