@@ -391,6 +391,18 @@ def paint_background(rgb: np.ndarray, background: np.ndarray | None) -> np.ndarr
     measures against): it is neither ink nor grid colour, and it leaves
     that level where it was.
 
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3) or (H, W), uint8
+        Image.
+    background : ndarray of shape (H, W), bool, or None
+        Pixels to paint (see :func:`find_background`).
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3) or (H, W), uint8
+        The painted copy, or ``rgb`` itself when nothing is to be painted.
+
     Examples
     --------
     >>> img = np.full((40, 60, 3), 240, np.uint8); img[:, :6] = 80
