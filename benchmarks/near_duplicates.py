@@ -191,8 +191,8 @@ def run(data: Path, cache_dir: str | None, n_controls: int = CONTROL_SHEETS,
     for f, (_, test) in enumerate(grouped_stratified_kfold(ds.labels, ds.groups, 5, 0)):
         fold[test] = f
     best = sim.max(axis=1)
-    order = np.argsort(-sim[np.triu_indices(len(idx), 1)])
     iu = np.triu_indices(len(idx), 1)
+    order = np.argsort(-sim[iu])
     top = []
     for o in order[:15]:
         a, b = int(iu[0][o]), int(iu[1][o])

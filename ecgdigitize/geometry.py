@@ -364,11 +364,14 @@ def find_background(rgb: np.ndarray) -> np.ndarray | None:
 def _paper_surface(grey: np.ndarray, iterations: int = 3) -> np.ndarray:
     """Quadratic surface through the paper's grey level (darker outliers dropped)."""
     h, w = grey.shape
+
+    def terms(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        u, v = xs / w - 0.5, ys / h - 0.5
+        return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
+
     step = max(1, round(max(h, w) / 80))
-    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    design = terms(*np.mgrid[0:h:step, 0:w:step]).reshape(-1, 6)
     z = grey[::step, ::step].astype(float).ravel()
-    u, v = xs.ravel() / w - 0.5, ys.ravel() / h - 0.5
-    design = np.column_stack([np.ones_like(u), u, v, u * u, u * v, v * v])
     keep = np.ones(z.size, bool)
     coef = np.zeros(6)
     for _ in range(iterations + 1):
@@ -377,9 +380,7 @@ def _paper_surface(grey: np.ndarray, iterations: int = 3) -> np.ndarray:
         keep = z >= 0.85 * (design @ coef)
         if keep.sum() < 12:
             break
-    yy, xx = np.mgrid[0:h, 0:w]
-    u, v = xx / w - 0.5, yy / h - 0.5
-    return coef[0] + coef[1] * u + coef[2] * v + coef[3] * u * u + coef[4] * u * v + coef[5] * v * v
+    return terms(*np.mgrid[0:h, 0:w]) @ coef
 
 
 def paint_background(rgb: np.ndarray, background: np.ndarray | None) -> np.ndarray:
@@ -413,8 +414,8 @@ def paint_background(rgb: np.ndarray, background: np.ndarray | None) -> np.ndarr
     if background is None or not background.any():
         return rgb
     img = np.asarray(rgb)
-    value = img.max(axis=2) if img.ndim == 3 else img
-    page = value[::4, ::4][~background[::4, ::4]]
+    sub = img[::4, ::4]
+    page = (sub.max(axis=2) if sub.ndim == 3 else sub)[~background[::4, ::4]]
     level = int(np.percentile(page, 90)) if page.size else 255
     out = np.array(img, copy=True)
     out[background] = level

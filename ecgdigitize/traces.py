@@ -34,7 +34,7 @@ import numpy as np
 from ._centreline import centreline, read_columns, run_bounds
 from ._inkfit import Coverage, fit_polyline, pen_profile
 from ._labelpath import smoothest_path
-from ._morph import components
+from ._morph import components, open_lines
 from .clean import _true_runs
 from .config import DigitizeConfig
 from .errors import NoTracesFoundError
@@ -648,23 +648,12 @@ def _drop_grid_rules(mask: np.ndarray, min_len_px: float, max_thick_px: int) -> 
     length = int(min_len_px)
     if length >= mask.shape[1]:
         return mask
-    u8 = mask.view(np.uint8)
-    # an opening by a 1-row kernel treats each row alone; it keeps nothing of a
-    # row with fewer than length // 2 ink pixels, so only the other rows are opened
-    rows = np.flatnonzero(np.count_nonzero(mask, axis=1) >= length // 2)
-    if rows.size == 0:
-        return mask
-    lines = cv2.morphologyEx(u8[rows], cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    lines = open_lines(mask, length, axis=1)
     if not lines.any():
         return mask
-    drop = np.zeros_like(mask)
-    drop[rows] = lines > 0
-    # the thickness test (a 1-column kernel: each column alone) matters only on the lines
-    cols = np.flatnonzero(drop.any(axis=0))
-    thick = cv2.morphologyEx(np.ascontiguousarray(u8[:, cols]), cv2.MORPH_OPEN,
-                             np.ones((max_thick_px + 1, 1), np.uint8))
-    drop[:, cols] &= thick == 0
-    return mask & ~drop
+    # the thickness test matters only in the columns the lines cross
+    thick = open_lines(mask, max_thick_px + 1, axis=0, candidates=np.asarray(lines.any(axis=0)))
+    return mask & ~(lines & ~thick)
 
 
 def _drop_long_strokes(mask: np.ndarray, max_len_px: float) -> np.ndarray:
@@ -672,17 +661,7 @@ def _drop_long_strokes(mask: np.ndarray, max_len_px: float) -> np.ndarray:
     length = int(max_len_px) + 1
     if length >= mask.shape[0]:
         return mask
-    # a 1-column opening treats each column alone and keeps nothing of a column
-    # with fewer than length // 2 ink pixels: only the other columns are opened
-    cols = np.flatnonzero(np.count_nonzero(mask, axis=0) >= length // 2)
-    if cols.size == 0:
-        return mask
-    kernel = np.ones((length, 1), np.uint8)
-    lines = cv2.morphologyEx(np.ascontiguousarray(mask.view(np.uint8)[:, cols]),
-                             cv2.MORPH_OPEN, kernel)
-    out = mask.copy()
-    out[:, cols] &= lines == 0
-    return out
+    return mask & ~open_lines(mask, length, axis=0)
 
 
 def extract_trace(mask: np.ndarray, panel: Panel, *, row_pitch_px: float,
