@@ -58,6 +58,11 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "efficientnet_v2_b0-hi-augment": ("grouped", dict(
         backbone="efficientnet_v2_b0", alpha=1.0, image_size=(320, 544), batch_size=32,
         epochs=60, patience=25, learning_rate=1e-3)),
+    # the GPU study's long recipe (grey 320x544, no early stop before epoch 60, patience
+    # 40), capped at 90 epochs to fit a CPU session: ~1 h a fold here
+    "efficientnet_v2_b0-hi-augment-grey": ("grouped", dict(
+        backbone="efficientnet_v2_b0", alpha=1.0, image_size=(320, 544), batch_size=32,
+        epochs=90, patience=40, min_epochs=60, learning_rate=1e-3, color="grey")),
 }
 #: Run order under the CPU budget: the main model and its leaky twin first, one fold of
 #: every other model early, then the remaining folds round-robin.

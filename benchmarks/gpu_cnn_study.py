@@ -165,7 +165,7 @@ def _distinct_sheets(ds: Any) -> tuple[np.ndarray, list[str], np.ndarray]:
 def _prepare_hi() -> None:
     """Add the grey ``sheets_hi`` array (same sheet order as ``sheets``) to ``data/gpu``."""
     from ecgclassify.datasets import load_image_folder
-    from ecgclassify.imagedata import prepare_batch
+    from ecgclassify.imagedata import grey_levels, prepare_batch
 
     meta = json.loads((ARRAYS / "meta.json").read_text())
     _, paths, inverse = _distinct_sheets(load_image_folder(DATA))
@@ -173,8 +173,7 @@ def _prepare_hi() -> None:
         raise RuntimeError("data/gpu was prepared from other sheets: run prepare first")
     t0 = time.perf_counter()
     rgb = prepare_batch(paths, SHEET_HI_HW, input="sheet")
-    # ITU-R 601 luma, as PIL's "L"
-    grey = np.rint(rgb @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
+    grey = grey_levels(rgb)
     print(f"prepared {len(paths)} sheets at {SHEET_HI_HW} in {time.perf_counter() - t0:.0f} s")
     (ARRAYS / "sheets_hi.u8.xz").write_bytes(lzma.compress(np.ascontiguousarray(grey).tobytes()))
     meta["shapes"]["sheets_hi"] = list(grey.shape)

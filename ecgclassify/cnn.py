@@ -217,6 +217,11 @@ class CNNPredictor(BasePredictor):
     patience : int, default 6
         Epochs without validation-loss improvement before stopping; the best
         epoch's weights are restored.
+    min_epochs : int, default 0
+        No early stop before this many epochs (the best epoch is still looked
+        for from the first). On a 15 % validation split a noisy early minimum of
+        the loss stopped some augmented runs after 4-9 epochs; the GPU study's
+        best recipe uses 60 (``docs/results/cnn_models.md``).
     deduplicate : bool, default True
         Train on one copy of byte-identical inputs (they add nothing but weight).
     paper_protocol : bool, default False
@@ -225,6 +230,10 @@ class CNNPredictor(BasePredictor):
         Where lead crops come from (``input="leads"``): the fixed 3x4+1 split
         of the grid area, or the digitizer's panels (slow; falls back to the
         fixed split with a warning). See :func:`~ecgclassify.imagedata.prepare_leads`.
+    color : {"rgb", "grey"}, default "rgb"
+        Colour of the network input; ``"grey"`` is the luma repeated in three
+        channels (:func:`~ecgclassify.imagedata.prepare_batch`), the input of
+        the GPU study's best recipe.
     checkpoint_path : path or None, default None
         Where to save the best model (``.keras``) after each improving epoch.
     seed : int, default 0
@@ -253,7 +262,8 @@ class CNNPredictor(BasePredictor):
                  class_weight: str | None = "balanced", validation_fraction: float = 0.15,
                  patience: int = 6, bn_momentum: float = 0.9, deduplicate: bool = True,
                  paper_protocol: bool = False, lead_source: str = "grid",
-                 checkpoint_path: str | None = None, seed: int = 0, verbose: int = 0) -> None:
+                 checkpoint_path: str | None = None, seed: int = 0, verbose: int = 0,
+                 min_epochs: int = 0, color: str = "rgb") -> None:
         self.backbone = backbone
         self.input = input
         self.image_size = image_size
@@ -273,6 +283,8 @@ class CNNPredictor(BasePredictor):
         self.checkpoint_path = checkpoint_path
         self.seed = seed
         self.verbose = verbose
+        self.min_epochs = min_epochs
+        self.color = color
 
     # --- preprocessing -----------------------------------------------------------
     @property
@@ -293,7 +305,7 @@ class CNNPredictor(BasePredictor):
     def preprocess(self, X: Sequence[Any]) -> np.ndarray:
         """Prepared uint8 input, ``(n, h, w, 3)`` or ``(n, 16, h, w, 3)`` for leads."""
         return prepare_batch(X, self.image_size_, input=self.input,
-                             lead_source=self.lead_source)
+                             lead_source=self.lead_source, color=self.color)
 
     # --- fit ---------------------------------------------------------------------------
     def fit(self, X: Sequence[Any], y: Sequence[int] | np.ndarray, groups: Sequence[Any] | None = None, *,
@@ -355,6 +367,10 @@ class CNNPredictor(BasePredictor):
         if not 0.0 <= float(self.validation_fraction) < 0.5:
             raise ConfigurationError("validation_fraction must be in [0, 0.5); got "
                                      f"{self.validation_fraction}")
+        if self.color not in ("rgb", "grey"):
+            raise ConfigurationError(f"color must be 'rgb' or 'grey'; got {self.color!r}")
+        if int(self.min_epochs) < 0:
+            raise ConfigurationError(f"min_epochs must be >= 0; got {self.min_epochs}")
         if self.class_weight not in ("balanced", None):
             raise ConfigurationError(f"class_weight must be 'balanced' or None; "
                                      f"got {self.class_weight!r}")
@@ -410,8 +426,7 @@ class CNNPredictor(BasePredictor):
         if va.size:
             xva, yva = self._flatten(images[va], yi[va])
             val_ds = make_dataset(xva, yva, batch_size=bs)
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=int(self.patience), restore_best_weights=True))
+            callbacks.append(_early_stopping(int(self.patience), int(self.min_epochs)))
             if self.checkpoint_path:
                 callbacks.append(keras.callbacks.ModelCheckpoint(
                     os.fspath(self.checkpoint_path), monitor="val_loss", save_best_only=True))
@@ -474,13 +489,15 @@ class CNNPredictor(BasePredictor):
         (directory / "history.json").write_text(json.dumps(history))
         return {"model": "model.keras", "history": "history.json",
                 "augmentation": None if aug is None else aug.to_dict(),
-                "image_size": list(self.image_size_), "input": self.input}
+                "image_size": list(self.image_size_), "input": self.input,
+                "color": self.color}
 
     def _load_payload(self, directory: Path, info: dict[str, Any]) -> None:
         keras = _import_keras()
         aug = info.get("augmentation")
         self.augmentation = None if aug is None else Augmentation(**aug)
         self.image_size = tuple(info.get("image_size", self.image_size_))
+        self.color = str(info.get("color", "rgb"))
         path = directory / info.get("model", "model.keras")
         try:
             self.model_ = keras.saving.load_model(path, safe_mode=True, compile=False)
@@ -508,6 +525,25 @@ def aggregate_crops(probs: np.ndarray, n_sheets: int) -> np.ndarray:
     logp -= logp.max(axis=1, keepdims=True)
     e = np.exp(logp)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def _early_stopping(patience: int, min_epochs: int) -> Any:
+    """Keras ``EarlyStopping`` on ``val_loss`` (best weights restored) that stops
+    nothing before ``min_epochs``.
+
+    Keras' own ``start_from_epoch`` would also ignore the earlier epochs when looking
+    for the best one; here the best epoch may come before ``min_epochs``.
+    """
+    keras = _import_keras()
+
+    class _EarlyStopping(keras.callbacks.EarlyStopping):  # type: ignore[misc,name-defined]
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            super().on_epoch_end(epoch, logs)
+            if self.model.stop_training and epoch + 1 < min_epochs:
+                self.model.stop_training = False  # patience ran out too early
+                self.stopped_epoch = 0
+
+    return _EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
 
 
 class _EpochTimer:

@@ -38,6 +38,7 @@ __all__ = [
     "Augmentation",
     "find_grid_area",
     "fit_to_size",
+    "grey_levels",
     "make_dataset",
     "normalize_image_size",
     "prepare_batch",
@@ -385,8 +386,21 @@ def _cache_key(source: Any, kind: str, hw: tuple[int, int], crop: bool,
     return None
 
 
+def grey_levels(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of uint8 RGB images, as PIL's ``"L"`` mode: ``(..., h, w)`` uint8.
+
+    Examples
+    --------
+    >>> grey_levels(np.array([[[255, 0, 0], [255, 255, 255]]], np.uint8))
+    array([[ 76, 255]], dtype=uint8)
+    """
+    luma = np.asarray(rgb, np.float64) @ np.array([0.299, 0.587, 0.114])
+    return np.rint(luma).clip(0, 255).astype(np.uint8)
+
+
 def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: str = "sheet",
-                  crop: bool = True, lead_source: str = "grid") -> np.ndarray:
+                  crop: bool = True, lead_source: str = "grid",
+                  color: str = "rgb") -> np.ndarray:
     """Prepare many sheets (files are decoded once per process and cached).
 
     Parameters
@@ -405,6 +419,11 @@ def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: s
         Crop to the grid area first (drops header and footer text).
     lead_source : {"grid", "digitizer"}, default "grid"
         How lead crops are found (``input="leads"`` only); see :func:`prepare_leads`.
+    color : {"rgb", "grey"}, default "rgb"
+        ``"grey"`` replaces each pixel by its luma (:func:`grey_levels`), repeated in
+        the three channels, so the networks keep their RGB input (and ImageNet
+        weights still fit). The pink grid then differs from the black trace by
+        brightness alone.
 
     Returns
     -------
@@ -415,7 +434,7 @@ def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: s
     Raises
     ------
     ConfigurationError
-        Unknown ``input``.
+        Unknown ``input`` or ``color``.
 
     Examples
     --------
@@ -426,9 +445,15 @@ def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: s
     (1, 16, 32, 48, 3)
     >>> prepare_batch([], 64).shape
     (0, 64, 64, 3)
+    >>> pink = np.full((300, 500, 3), (250, 200, 210), np.uint8)
+    >>> g = prepare_batch([pink], 32, color="grey")
+    >>> g.shape, bool((g[..., 0] == g[..., 2]).all())
+    ((1, 32, 32, 3), True)
     """
     if input not in ("sheet", "leads"):
         raise ConfigurationError(f"input must be 'sheet' or 'leads'; got {input!r}")
+    if color not in ("rgb", "grey"):
+        raise ConfigurationError(f"color must be 'rgb' or 'grey'; got {color!r}")
     hw = normalize_image_size(image_size)
     arrays = []
     for src in X:
@@ -446,7 +471,10 @@ def prepare_batch(X: Sequence[Any], image_size: int | Sequence[int], *, input: s
     if not arrays:
         shape = (0, *hw, 3) if input == "sheet" else (0, 16, *hw, 3)
         return np.zeros(shape, np.uint8)
-    return np.stack(arrays)
+    batch = np.stack(arrays)
+    if color == "grey":
+        batch = np.repeat(grey_levels(batch)[..., None], 3, axis=-1)
+    return batch
 
 
 # --- tf.data -------------------------------------------------------------------

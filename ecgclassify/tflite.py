@@ -151,7 +151,7 @@ def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
     lite.model_content_ = content
     lite.preprocessing_ = {"input": predictor.input, "image_size": list(hw), "crop": True,
                            "lead_source": predictor.lead_source,
-                           "backbone": predictor.backbone}
+                           "color": predictor.color, "backbone": predictor.backbone}
     lite.quantization_ = quantization
     if path is not None:
         p = Path(path)
@@ -198,7 +198,8 @@ class TFLitePredictor(BasePredictor):
     model_content_ : bytes
         The TFLite flatbuffer.
     preprocessing_ : dict
-        ``input`` ("sheet"/"leads"), ``image_size`` [h, w] in px, ``crop``.
+        ``input`` ("sheet"/"leads"), ``image_size`` [h, w] in px, ``crop``,
+        ``lead_source``, ``color`` ("rgb"/"grey").
     quantization_ : str
 
     Examples
@@ -233,7 +234,8 @@ class TFLitePredictor(BasePredictor):
         pp = self.preprocessing_
         return prepare_batch(X, tuple(pp["image_size"]), input=pp["input"],
                              crop=bool(pp.get("crop", True)),
-                             lead_source=str(pp.get("lead_source", "grid")))
+                             lead_source=str(pp.get("lead_source", "grid")),
+                             color=str(pp.get("color", "rgb")))
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
         """Class probabilities per sheet, shape (n_sheets, n_classes)."""
