@@ -121,10 +121,12 @@ def run_fold(name: str, k: int, tr: np.ndarray, te: np.ndarray, ds: Any,
             "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
-def study(models: list[str], n_splits: int, seed: int, first_folds: int | None = None) -> None:
+def study(models: list[str], n_splits: int, seed: int, first_folds: int | None = None,
+          only_folds: list[int] | None = None) -> None:
     """Run :data:`SCHEDULE`, saving each fold as it ends (partial runs stay useful).
 
-    ``first_folds`` limits every model to its first folds (of ``n_splits``).
+    ``first_folds`` limits every model to its first folds (of ``n_splits``);
+    ``only_folds`` (1-based) to those folds.
     """
     ds = load_image_folder(DATA)
     res = _load_results()
@@ -133,7 +135,7 @@ def study(models: list[str], n_splits: int, seed: int, first_folds: int | None =
                                                protocol=p)) for p in ("grouped", "leaky")}
     for name, k in SCHEDULE:
         if (name not in models or k >= min(n_splits, first_folds or n_splits)
-                or (name, k) in done):
+                or (only_folds and k + 1 not in only_folds) or (name, k) in done):
             continue
         done.add((name, k))
         tr, te = splits[CONFIGS[name][0]][k]
@@ -174,22 +176,31 @@ def _pooled(runs: list[dict[str, Any]], class_names: list[str]) -> Any:
                                 class_names=class_names, labels=list(range(len(class_names))))
 
 
-def feature_row(path: Path = ROOT / "docs" / "results" / "feature_models.json") -> str | None:
-    """Table row of the best grouped feature model, on the seed-0 folds of the CNN tables.
+def best_feature_model(features: dict[str, Any]
+                       ) -> tuple[str, dict[str, Any], list[dict[str, Any]], float]:
+    """The best grouped feature model of a ``feature_models.json`` record.
 
     "Best" is the highest grouped macro-F1 averaged over every fold-assignment seed in
     the file (seed 0 alone when there are no others): on seed 0 alone, models within
-    noise of each other trade places from one digitizer version to the next.
+    noise of each other trade places from one digitizer version to the next. Returns
+    its name, its seed-0 summary, its seed-0 fold records and its mean fit time (s).
     """
-    if not path.is_file():
-        return None
-    results = json.loads(path.read_text())["results"]
+    results = features["results"]
     grouped = results["grouped"]
     views = [grouped] + [v for k, v in results.items() if k.startswith("grouped_seed")]
     best = max(grouped["summary"], key=lambda m: float(np.mean(
         [v["summary"][m]["macro_f1"]["mean"] for v in views])))
-    s = grouped["summary"][best]
-    folds = grouped["folds"][best]
+    return (best, grouped["summary"][best], grouped["folds"][best],
+            float(np.mean(grouped["fit_time_s"][best])))
+
+
+def feature_row(path: Path = ROOT / "docs" / "results" / "feature_models.json") -> str | None:
+    """Table row of the best grouped feature model (:func:`best_feature_model`), on the
+    seed-0 folds of the CNN tables."""
+    if not path.is_file():
+        return None
+    features = json.loads(path.read_text())
+    best, s, folds, fit = best_feature_model(features)
 
     def ms(key: str) -> str:
         if key in s:
@@ -197,8 +208,8 @@ def feature_row(path: Path = ROOT / "docs" / "results" / "feature_models.json") 
         v = np.array([f[key] for f in folds], float)
         return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
 
-    fit = np.mean(grouped["fit_time_s"][best])
-    return (f"| {best} (best feature model) | grouped | {len(folds)} of {grouped['n_splits']} | "
+    return (f"| {best} (best feature model) | grouped | {len(folds)} of "
+            f"{features['results']['grouped']['n_splits']} | "
             f"{ms('accuracy')} | {ms('macro_precision')} | {ms('macro_recall')} | "
             f"{ms('macro_f1')} | {ms('error_rate')} | {fit:.0f} (+ digitization, cached) | "
             "- | - |")
@@ -254,13 +265,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--first-folds", type=int, default=None,
                     help="run only the first N folds of each model")
+    ap.add_argument("--only-folds", type=int, nargs="+", default=None, metavar="K",
+                    help="run only these folds (1-based) of each model")
     args = ap.parse_args(argv)
     if args.plan:
         plan(args.models)
     elif args.report:
         print(write_report(feature_row()))
     else:
-        study(args.models, args.folds, args.seed, args.first_folds)
+        study(args.models, args.folds, args.seed, args.first_folds, args.only_folds)
 
 
 if __name__ == "__main__":

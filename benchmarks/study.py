@@ -109,6 +109,8 @@ STEPS: tuple[Step, ...] = (
          ("--limit", "4", "--seeds", "1", "--folds", "2"),
          "feature models with limb-lead fusion on and off"),
     Step("cnn", "benchmarks.compare_cnn", (), ("--report",), "CNN models, grouped vs leaky CV"),
+    Step("cnn_summary", "benchmarks.cnn_summary", (), (),
+         "every CNN measured (CPU and GPU) and the best feature model in one table"),
     Step("cnn_speed", "benchmarks.bench_cnn", (),
          ("--sheets", "8", "--repeat", "2", "--skip-training"), "CNN training/inference speed"),
     Step("fig_stages", "examples.stages", (), (), "docs figures: the digitization stages"),

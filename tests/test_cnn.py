@@ -274,3 +274,70 @@ def test_imagenet_offline_raises_clear_error(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(WeightsUnavailableError, match="offline"):
         build_model("mobilenet_v2", (96, 96, 3), 4, alpha=0.35, weights="imagenet")
+
+
+def test_grey_input_is_the_luma_in_three_channels() -> None:
+    from ecgclassify.imagedata import grey_levels
+
+    sheet = make_sheet(1, 4)
+    rgb = prepare_batch([sheet], (64, 96))
+    grey = prepare_batch([sheet], (64, 96), color="grey")
+    assert grey.shape == rgb.shape and grey.dtype == np.uint8
+    assert (grey == grey[..., :1]).all()  # one level, three channels
+    # ITU-R 601: the pink grid (240, 130, 150) is a light grey, the black trace stays black
+    np.testing.assert_array_equal(grey_levels(np.array(PINK, np.uint8)), 165)
+    np.testing.assert_array_equal(grey[..., 0], grey_levels(rgb))
+    leads = prepare_batch([sheet], (32, 48), input="leads", color="grey")
+    assert leads.shape == (1, 16, 32, 48, 3) and (leads == leads[..., :1]).all()
+    with pytest.raises(ConfigurationError, match="color"):
+        prepare_batch([sheet], 32, color="gray")
+
+
+def test_color_and_min_epochs_are_checked() -> None:
+    from ecgclassify.cnn import CNNPredictor
+
+    X, y = make_sheets(4)
+    with pytest.raises(ConfigurationError, match="color"):
+        CNNPredictor(color="bw").fit(X, y)
+    with pytest.raises(ConfigurationError, match="min_epochs"):
+        CNNPredictor(min_epochs=-1).fit(X, y)
+
+
+@pytest.mark.cnn
+@needs_tf
+def test_min_epochs_holds_off_early_stopping_but_keeps_the_best_epoch(
+        tmp_path: Path) -> None:
+    from ecgclassify.cnn import CNNPredictor
+
+    X, y = make_sheets(16, seed=3)
+    # a learning rate this high makes the validation loss rise after the first epochs,
+    # so patience 1 alone stops early
+    params = dict(image_size=(48, 64), epochs=7, batch_size=8, learning_rate=0.05,
+                  augmentation=None, validation_fraction=0.25, patience=1, seed=0)
+    free = CNNPredictor(**params).fit(X, y)
+    held = CNNPredictor(**params, min_epochs=6,
+                        checkpoint_path=str(tmp_path / "best.keras")).fit(X, y)
+    n_free, n_held = len(free.history_["loss"]), len(held.history_["loss"])
+    assert n_free < 6 <= n_held
+    # the same seed: the epochs both ran are the same epochs
+    np.testing.assert_allclose(held.history_["val_loss"][:n_free], free.history_["val_loss"],
+                               rtol=1e-4)
+    # the best epoch came before min_epochs, and its weights (the checkpoint's) are restored
+    assert int(np.argmin(held.history_["val_loss"])) < 5
+    best = CNNPredictor(**{**params, "epochs": 0}).fit(X, y, resume_from=tmp_path / "best.keras")
+    np.testing.assert_allclose(held.predict_proba(X), best.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.cnn
+@needs_tf
+def test_grey_predictor_saves_its_colour(tmp_path: Path) -> None:
+    from ecgclassify import load_predictor
+    from ecgclassify.cnn import CNNPredictor
+
+    X, y = make_sheets(8, seed=6)
+    clf = CNNPredictor(image_size=(48, 64), epochs=1, batch_size=8, augmentation=None,
+                       validation_fraction=0.0, color="grey").fit(X, y)
+    back = load_predictor(clf.save(tmp_path / "g.ecgmodel"))
+    assert back.color == "grey"
+    np.testing.assert_array_equal(back.preprocess(X[:2]), clf.preprocess(X[:2]))
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))

@@ -235,3 +235,18 @@ def test_configs_that_differ_only_in_training_share_one_compiled_program() -> No
         "efficientnet_v2_b0-hi-augment-plateau-gpu")  # seed, epochs, rate: not compiled in
     assert key("efficientnet_v2_b0-hi-augment-gpu") != key("efficientnet_v2_b0-hi-gpu")
     assert key("efficientnet_v2_b0-gpu") != key("efficientnet_v2_b0-hi-gpu")
+
+
+def test_the_library_recipe_is_the_gpu_study_best_config() -> None:
+    """``make_predictor("efficientnet_v2_b0-hi")`` trains what the GPU study measured."""
+    from ecgclassify.base import make_predictor
+    from ecgclassify.imagedata import Augmentation
+
+    p = make_predictor("efficientnet_v2_b0-hi").get_params()
+    protocol, gpu = study.GPU_CONFIGS["efficientnet_v2_b0-hi-augment-long-gpu"]
+    assert protocol == "grouped" and gpu["images"] == "sheets_hi" and gpu["augment"]
+    for key in ("backbone", "alpha", "input", "batch_size", "learning_rate", "epochs",
+                "patience", "min_epochs"):
+        assert p[key] == gpu[key], key
+    assert tuple(p["image_size"]) == study.SHEET_HI_HW and p["color"] == "grey"
+    assert p["augmentation"] == Augmentation()  # the ranges of the study's jitted warp

@@ -92,3 +92,20 @@ def test_lite_archive_predicts_without_tensorflow(fitted: tuple, tmp_path: Path)
                          check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_grey_predictor_exports_its_colour(tmp_path: Path) -> None:
+    from test_cnn import make_sheets
+
+    from ecgclassify import load_predictor
+    from ecgclassify.cnn import CNNPredictor
+    from ecgclassify.tflite import export_tflite
+
+    X, y = make_sheets(8, seed=7)
+    clf = CNNPredictor(image_size=(48, 64), epochs=1, batch_size=8, augmentation=None,
+                       validation_fraction=0.0, color="grey").fit(X, y)
+    export_tflite(clf, tmp_path / "g.ecgmodel")
+    lite = load_predictor(tmp_path / "g.ecgmodel")
+    assert lite.preprocessing_["color"] == "grey"
+    np.testing.assert_array_equal(lite.preprocess(X), clf.preprocess(X))
+    np.testing.assert_allclose(lite.predict_proba(X), clf.predict_proba(X), atol=1e-4)
