@@ -51,14 +51,11 @@ def model_sizes(model: Any, x: np.ndarray, hw: tuple[int, int] = HW,
     """Bytes of the ``.keras`` file and of the float32/float16/int8 TFLite flatbuffers."""
     import tempfile
 
+    from ecgclassify.cnn import weights_only
     from ecgclassify.tflite import tflite_bytes
 
-    # rebuilt from its config, uncompiled: no optimizer state, as predictors save
-    # (keras.models.clone_model keeps the compile state in Keras 3.15: 2.5-3x the bytes)
-    weights_only = type(model).from_config(model.get_config())
-    weights_only.set_weights(model.get_weights())
-    with tempfile.TemporaryDirectory() as tmp:
-        weights_only.save(Path(tmp) / "m.keras")
+    with tempfile.TemporaryDirectory() as tmp:  # as predictors save: no optimizer state
+        weights_only(model).save(Path(tmp) / "m.keras")
         sizes = {"keras": (Path(tmp) / "m.keras").stat().st_size}
     for q in quantizations:
         sizes[f"tflite_{q}"] = len(tflite_bytes(model, hw, q, x.astype(np.uint8)))

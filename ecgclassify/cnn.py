@@ -164,6 +164,31 @@ def _load_weights_file(model: Any, path: str | os.PathLike[str]) -> None:
         model.load_weights(p)
 
 
+def weights_only(model: Any) -> Any:
+    """``model`` rebuilt from its config with its weights: no compile or optimizer state.
+
+    What predictors save (``resume_from`` restarts the optimizer anyway). Adam's two
+    moments would triple the file, and ``keras.models.clone_model`` keeps them in
+    Keras 3.15 (a fitted MobileNetV2 0.35 saved 5.4 MB of weights instead of 1.7 MB).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model, compiled or not.
+
+    Returns
+    -------
+    keras.Model
+        ``model`` itself when it has no optimizer, else an uncompiled copy with the
+        same weights.
+    """
+    if getattr(model, "optimizer", None) is None:
+        return model
+    bare = type(model).from_config(model.get_config())
+    bare.set_weights(model.get_weights())
+    return bare
+
+
 def _content_groups(images: np.ndarray) -> np.ndarray:
     """One group per distinct prepared image (SHA-256 of its pixels)."""
     return np.array([hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
@@ -476,14 +501,7 @@ class CNNPredictor(BasePredictor):
 
     # --- persistence ---------------------------------------------------------------
     def _save_payload(self, directory: Path) -> dict[str, Any]:
-        model = self.model_
-        if getattr(model, "optimizer", None) is not None:
-            # weights only: the optimizer state would double the file (resume_from
-            # restarts the optimizer anyway)
-            keras = _import_keras()
-            model = keras.models.clone_model(self.model_)
-            model.set_weights(self.model_.get_weights())
-        model.save(directory / "model.keras")
+        weights_only(self.model_).save(directory / "model.keras")
         aug = self._augmentation()
         history = {k: list(v) for k, v in getattr(self, "history_", {}).items()}
         (directory / "history.json").write_text(json.dumps(history))
