@@ -387,7 +387,17 @@ def _cache_key(source: Any, kind: str, hw: tuple[int, int], crop: bool,
 
 
 def grey_levels(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma of uint8 RGB images, as PIL's ``"L"`` mode: ``(..., h, w)`` uint8.
+    """ITU-R 601 luma of uint8 RGB images, as PIL's ``"L"`` mode.
+
+    Parameters
+    ----------
+    rgb : ndarray
+        ``(..., h, w, 3)`` uint8 RGB.
+
+    Returns
+    -------
+    ndarray
+        ``(..., h, w)`` uint8: 0.299 R + 0.587 G + 0.114 B, rounded.
 
     Examples
     --------
