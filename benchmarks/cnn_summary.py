@@ -151,22 +151,14 @@ def row_text(row: Row, runs: list[dict[str, Any]], sizes: dict[str, Any],
 
 
 def feature_text(features: dict[str, Any] | None) -> str | None:
-    """The best grouped feature model's row (see :func:`benchmarks.compare_cnn.feature_row`)."""
+    """The best grouped feature model's row (:func:`benchmarks.compare_cnn.feature_cells`)."""
     if features is None:
         return None
-    from benchmarks.compare_cnn import best_feature_model
+    from benchmarks.compare_cnn import feature_cells
 
-    best, s, folds, fit_s = best_feature_model(features)
-
-    def ms(key: str) -> str:
-        if key in s:
-            return f"{s[key]['mean']:.3f} ± {s[key]['sd']:.3f}"
-        return _ms([f[key] for f in folds])
-
+    best, cells, fit_s, n = feature_cells(features)
     return (f"| {best} (best feature model) | 12 digitized leads, NeuroKit2 features | grouped | "
-            f"{len(folds)} of {features['results']['grouped']['n_splits']} | "
-            + " | ".join(ms(k) for k in ("accuracy", "macro_precision", "macro_recall",
-                                         "macro_f1", "error_rate"))
+            f"{n} | " + " | ".join(cells)
             + f" | CPU | {fit_s:.0f} (+ digitization ~1 s/sheet, cached) | - | - |")
 
 

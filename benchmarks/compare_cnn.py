@@ -194,12 +194,10 @@ def best_feature_model(features: dict[str, Any]
             float(np.mean(grouped["fit_time_s"][best])))
 
 
-def feature_row(path: Path = ROOT / "docs" / "results" / "feature_models.json") -> str | None:
-    """Table row of the best grouped feature model (:func:`best_feature_model`), on the
-    seed-0 folds of the CNN tables."""
-    if not path.is_file():
-        return None
-    features = json.loads(path.read_text())
+def feature_cells(features: dict[str, Any]) -> tuple[str, list[str], float, str]:
+    """The best grouped feature model (:func:`best_feature_model`) as table cells: its name,
+    mean ± SD of accuracy, macro precision, recall, F1 and error rate, its fit time (s),
+    and "k of n" folds."""
     best, s, folds, fit = best_feature_model(features)
 
     def ms(key: str) -> str:
@@ -208,11 +206,18 @@ def feature_row(path: Path = ROOT / "docs" / "results" / "feature_models.json") 
         v = np.array([f[key] for f in folds], float)
         return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
 
-    return (f"| {best} (best feature model) | grouped | {len(folds)} of "
-            f"{features['results']['grouped']['n_splits']} | "
-            f"{ms('accuracy')} | {ms('macro_precision')} | {ms('macro_recall')} | "
-            f"{ms('macro_f1')} | {ms('error_rate')} | {fit:.0f} (+ digitization, cached) | "
-            "- | - |")
+    cells = [ms(k) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1",
+                             "error_rate")]
+    return best, cells, fit, f"{len(folds)} of {features['results']['grouped']['n_splits']}"
+
+
+def feature_row(path: Path = ROOT / "docs" / "results" / "feature_models.json") -> str | None:
+    """Table row of the best grouped feature model, on the seed-0 folds of the CNN tables."""
+    if not path.is_file():
+        return None
+    best, cells, fit, n = feature_cells(json.loads(path.read_text()))
+    return (f"| {best} (best feature model) | grouped | {n} | " + " | ".join(cells)
+            + f" | {fit:.0f} (+ digitization, cached) | - | - |")
 
 
 def write_report(feature_row: str | None = None,
