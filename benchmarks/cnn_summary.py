@@ -48,13 +48,17 @@ class Row:
     trained: str  #: where and how long
 
 
-#: network key -> (label, backbone, alpha)
+#: network key -> (label, backbone, alpha: MobileNetV2's width multiplier, or the 1-D
+#: ResNet's width of :func:`ecgclassify.signal_cnn.build_signal_model`)
 NETWORKS: dict[str, tuple[str, str, float]] = {
     "mobilenet_v2_0.35": ("MobileNetV2 α 0.35", "mobilenet_v2", 0.35),
     "mobilenet_v2_1.0": ("MobileNetV2 α 1.0", "mobilenet_v2", 1.0),
     "efficientnet_v2_b0": ("EfficientNetV2-B0", "efficientnet_v2_b0", 1.0),
+    "resnet1d_32": ("1-D ResNet, width 32", "resnet1d", 32),
 }
 _S, _H, _L = (160, 272), (320, 544), (64, 112)
+_SIG = (1000, 12)  #: 1-D input: 10 s at 100 Hz, 12 leads
+_SIG_INPUT = "12 digitized leads, 10 s at 100 Hz (+ digitization ~1 s/sheet)"
 #: The table's rows, grouped first, in the order a reader compares them.
 ROWS: list[Row] = [
     Row("cpu", "mobilenet_v2", "mobilenet_v2_0.35", "sheet 160x272 RGB", _S, "CPU, ≤ 20 epochs"),
@@ -78,12 +82,14 @@ ROWS: list[Row] = [
         "sheet 320x544 grey, augmented", _H, "CPU, 90 epochs"),
     Row("gpu", "efficientnet_v2_b0-hi-augment-long-gpu", "efficientnet_v2_b0",
         "sheet 320x544 grey, augmented", _H, "H200, to convergence"),
+    Row("cpu", "signal_resnet1d", "resnet1d_32", _SIG_INPUT, _SIG, "CPU, 60 epochs"),
     Row("cpu", "mobilenet_v2-leaky", "mobilenet_v2_0.35", "sheet 160x272 RGB", _S,
         "CPU, ≤ 20 epochs"),
     Row("cpu", "mobilenet_v2-paper", "mobilenet_v2_0.35",
         "sheet 160x272 RGB, paper's augmentation", _S, "CPU, ≤ 20 epochs"),
     Row("gpu", "efficientnet_v2_b0-hi-augment-leaky-gpu", "efficientnet_v2_b0",
         "sheet 320x544 grey, augmented", _H, "H200, cut at ~60 epochs"),
+    Row("cpu", "signal_resnet1d-leaky", "resnet1d_32", _SIG_INPUT, _SIG, "CPU, 60 epochs"),
 ]
 
 
@@ -200,9 +206,17 @@ def measure_sizes(out: Path = SIZES) -> dict[str, Any]:
     from benchmarks.bench_cnn import model_sizes
     from ecgclassify.cnn import build_model
 
+    from ecgclassify.signal_cnn import build_signal_model
+
     x = np.random.default_rng(0).integers(0, 256, (8, *_S, 3)).astype(np.float32)
     sizes: dict[str, Any] = {}
     for key, (_, backbone, alpha) in NETWORKS.items():
+        if backbone == "resnet1d":  # no TFLite export for the 1-D network: .keras only
+            model = build_signal_model(*_SIG, 4, width=int(alpha))
+            sizes[key] = {"params": int(model.count_params()),
+                          **model_sizes(model, x, _S, quantizations=())}
+            print(key, sizes[key], flush=True)
+            continue
         model = build_model(backbone, (*_S, 3), 4, alpha=alpha)
         sizes[key] = {"params": int(model.count_params()), **model_sizes(model, x, _S)}
         print(key, sizes[key], flush=True)

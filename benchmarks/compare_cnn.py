@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from ecgclassify.cnn import CNNPredictor
 from ecgclassify.datasets import load_image_folder
 from ecgclassify.evaluation import evaluate_predictions
+from ecgclassify.signal_cnn import SignalCNNPredictor
 from ecgclassify.splits import grouped_stratified_kfold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,9 @@ _SHEET = dict(backbone="mobilenet_v2", alpha=0.35, input="sheet", image_size=(16
               epochs=20, patience=8, learning_rate=2e-3, augmentation=None)
 _LEADS = dict(input="leads", image_size=(64, 112), batch_size=64, learning_rate=2e-3,
               augmentation=None)
+#: SignalCNNPredictor's defaults, spelled out ("predictor" picks the class in run_fold)
+_SIGNAL = dict(predictor="signal-cnn", fs=100.0, duration_s=10.0, width=32, epochs=60,
+               batch_size=32, learning_rate=1e-3, augment=True)
 #: name -> (protocol, predictor parameters). No augmentation: with ~20 epochs on this CPU,
 #: even mild augmentation kept the from-scratch networks from fitting (fold 1: macro-F1
 #: 0.28 with, 0.48 without; see docs/results/cnn_models.md).
@@ -63,6 +67,10 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "efficientnet_v2_b0-hi-augment-grey": ("grouped", dict(
         backbone="efficientnet_v2_b0", alpha=1.0, image_size=(320, 544), batch_size=32,
         epochs=90, patience=40, min_epochs=60, learning_rate=1e-3, color="grey")),
+    # a 1-D ResNet on the digitizer's 12 leads (ecgclassify.signal_cnn): the sheets are
+    # digitized once (cached, ~1 s a sheet), then ~2.5 min a fold here
+    "signal_resnet1d": ("grouped", _SIGNAL),
+    "signal_resnet1d-leaky": ("leaky", _SIGNAL),
 }
 #: Run order under the CPU budget: the main model and its leaky twin first, one fold of
 #: every other model early, then the remaining folds round-robin.
@@ -93,13 +101,17 @@ def run_fold(name: str, k: int, tr: np.ndarray, te: np.ndarray, ds: Any,
     protocol, params = CONFIGS[name]
     paths = np.asarray(ds.paths)
     groups = np.asarray(ds.content_hashes)
-    clf = CNNPredictor(seed=seed + k, **params)
+    kwargs = {kk: v for kk, v in params.items() if kk != "predictor"}
+    clf: Any = (SignalCNNPredictor(seed=seed + k, verbose=False, **kwargs)
+                if params.get("predictor") == "signal-cnn" else CNNPredictor(seed=seed + k, **kwargs))
     t0 = time.perf_counter()
     clf.fit(list(paths[tr]), ds.labels[tr], groups=groups[tr])
     train_s = time.perf_counter() - t0
     # predict each distinct content once, then map back to the files
     uniq, first, inverse = np.unique(groups[te], return_index=True, return_inverse=True)
+    t0 = time.perf_counter()
     prepared = clf.preprocess(list(paths[te][first]))
+    prep_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     proba_u = clf.predict_proba_prepared(prepared)
     infer_s = time.perf_counter() - t0
@@ -115,7 +127,9 @@ def run_fold(name: str, k: int, tr: np.ndarray, te: np.ndarray, ds: Any,
             "n_test_contents_in_train": leaked,
             "epochs_run": len(clf.history_.get("loss", [])),
             "train_time_s": train_s, "infer_images_per_s": len(uniq) / infer_s,
+            "preprocess_s_per_sheet": prep_s / len(uniq),
             "y_true": ds.labels[te].tolist(), "y_pred": pred.tolist(),
+            "proba": np.round(proba, 5).tolist(),
             "test_index": te.tolist(),
             "report": rep.to_dict(), "history": clf.history_,
             "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
@@ -156,6 +170,8 @@ def plan(models: list[str]) -> None:
     total = 0.0
     for name in models:
         protocol, params = CONFIGS[name]
+        if params.get("predictor"):
+            continue  # not an image network (its cost is the digitization, ~1 s a sheet)
         clf = CNNPredictor(**{**params, "epochs": 2, "validation_fraction": 0.0})
         paths = [ds.paths[i] for i in idx]
         clf.fit(paths, ds.labels[idx])

@@ -44,13 +44,20 @@ def fuse(p_cnn: np.ndarray, p_feat: np.ndarray) -> np.ndarray:
 
 
 def cnn_folds(source: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """``FILE:CONFIG`` -> fold -> (test file indices, probabilities) of a GPU-study run."""
+    """``FILE:CONFIG`` -> fold -> (test file indices, probabilities) of a GPU-study run
+    or of a :mod:`benchmarks.compare_cnn` model (``cnn_compare.json``; records with
+    probabilities only)."""
     path, _, name = source.partition(":")
-    rec = json.loads(Path(path).read_text())["runs"][name]
-    if rec["protocol"] != "grouped":
-        raise ValueError(f"{source}: protocol {rec['protocol']!r}, not grouped")
+    runs = json.loads(Path(path).read_text())["runs"]
+    if isinstance(runs, list):  # compare_cnn: one record per (model, fold)
+        folds = [r for r in runs if r["model"] == name]
+        protocol = folds[0]["protocol"] if folds else "grouped"
+    else:
+        folds, protocol = runs[name]["folds"], runs[name]["protocol"]
+    if protocol != "grouped":
+        raise ValueError(f"{source}: protocol {protocol!r}, not grouped")
     return {f["fold"]: (np.asarray(f["test_index"]), np.asarray(f["proba"]))
-            for f in rec["folds"] if "proba" in f}
+            for f in folds if "proba" in f}
 
 
 def feature_folds(folds: list[int]) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], Any]:

@@ -109,6 +109,8 @@ STEPS: tuple[Step, ...] = (
          ("--limit", "4", "--seeds", "1", "--folds", "2"),
          "feature models with limb-lead fusion on and off"),
     Step("cnn", "benchmarks.compare_cnn", (), ("--report",), "CNN models, grouped vs leaky CV"),
+    Step("signal_cnn", "benchmarks.signal_cnn_study", (), ("--report",),
+         "1-D CNN on the digitized leads vs the feature model (3 fold seeds), and both fused"),
     Step("cnn_summary", "benchmarks.cnn_summary", (), (),
          "every CNN measured (CPU and GPU) and the best feature model in one table"),
     Step("cnn_speed", "benchmarks.bench_cnn", (),

@@ -321,7 +321,8 @@ def _ensure_registered() -> None:
     # frameworks lazily, so this stays cheap.
     import importlib
 
-    for mod in ("ecgclassify.feature_predictor", "ecgclassify.cnn", "ecgclassify.tflite"):
+    for mod in ("ecgclassify.feature_predictor", "ecgclassify.cnn", "ecgclassify.signal_cnn",
+                "ecgclassify.tflite"):
         try:
             importlib.import_module(mod)
         except ImportError:

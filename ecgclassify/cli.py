@@ -94,7 +94,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _model_kwargs(name: str, args: argparse.Namespace) -> dict[str, object]:
     kw: dict[str, object] = {}
-    if name.startswith("features-"):
+    if name.startswith("features-") or name == "signal-cnn":  # models that digitize
         kw["verbose"] = not args.quiet
         if args.cache_dir:
             kw["cache_dir"] = args.cache_dir

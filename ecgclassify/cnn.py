@@ -501,28 +501,92 @@ class CNNPredictor(BasePredictor):
 
     # --- persistence ---------------------------------------------------------------
     def _save_payload(self, directory: Path) -> dict[str, Any]:
-        weights_only(self.model_).save(directory / "model.keras")
         aug = self._augmentation()
-        history = {k: list(v) for k, v in getattr(self, "history_", {}).items()}
-        (directory / "history.json").write_text(json.dumps(history))
-        return {"model": "model.keras", "history": "history.json",
+        return {**save_keras_payload(self.model_, getattr(self, "history_", {}), directory),
                 "augmentation": None if aug is None else aug.to_dict(),
                 "image_size": list(self.image_size_), "input": self.input,
                 "color": self.color}
 
     def _load_payload(self, directory: Path, info: dict[str, Any]) -> None:
-        keras = _import_keras()
+        _import_keras()
         aug = info.get("augmentation")
         self.augmentation = None if aug is None else Augmentation(**aug)
         self.image_size = tuple(info.get("image_size", self.image_size_))
         self.color = str(info.get("color", "rgb"))
-        path = directory / info.get("model", "model.keras")
-        try:
-            self.model_ = keras.saving.load_model(path, safe_mode=True, compile=False)
-        except (OSError, ValueError) as exc:
-            raise ModelFormatError(f"cannot load the Keras model: {exc}", path=path) from exc
-        hist = directory / info.get("history", "history.json")
-        self.history_ = json.loads(hist.read_text()) if hist.is_file() else {}
+        self.model_, self.history_ = load_keras_payload(directory, info)
+
+
+def save_keras_payload(model: Any, history: dict[str, Any], directory: Path) -> dict[str, str]:
+    """Write ``model.keras`` (weights only, :func:`weights_only`) and ``history.json``.
+
+    The payload of every Keras predictor's archive (see :meth:`BasePredictor.save`).
+
+    Parameters
+    ----------
+    model : keras.Model
+    history : dict of str to list of float
+        Per-epoch training history.
+    directory : Path
+        The archive's payload folder.
+
+    Returns
+    -------
+    dict of str to str
+        The manifest's ``payload`` entries naming the two files.
+
+    Examples
+    --------
+    >>> import tempfile, keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> save_keras_payload(model, {"loss": [0.5]}, Path(tempfile.mkdtemp()))
+    {'model': 'model.keras', 'history': 'history.json'}
+    """
+    weights_only(model).save(directory / "model.keras")
+    (directory / "history.json").write_text(
+        json.dumps({k: list(v) for k, v in history.items()}))
+    return {"model": "model.keras", "history": "history.json"}
+
+
+def load_keras_payload(directory: Path, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Read what :func:`save_keras_payload` wrote: the model (Keras safe mode) and history.
+
+    Parameters
+    ----------
+    directory : Path
+        The unpacked archive.
+    info : dict
+        The manifest's ``payload``.
+
+    Returns
+    -------
+    model : keras.Model
+        Not compiled.
+    history : dict
+        Empty when the archive has none.
+
+    Raises
+    ------
+    ModelFormatError
+        The model file is missing, corrupt or refused by safe mode.
+
+    Examples
+    --------
+    >>> import tempfile, keras
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> back, history = load_keras_payload(folder, save_keras_payload(model, {"loss": [0.5]},
+    ...                                                               folder))
+    >>> back.count_params(), history
+    (8, {'loss': [0.5]})
+    """
+    keras = _import_keras(require_tensorflow=False)
+    path = directory / info.get("model", "model.keras")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"cannot load the Keras model: {exc}", path=path) from exc
+    hist = directory / info.get("history", "history.json")
+    return model, (json.loads(hist.read_text()) if hist.is_file() else {})
 
 
 def aggregate_crops(probs: np.ndarray, n_sheets: int) -> np.ndarray:

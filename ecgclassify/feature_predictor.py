@@ -43,7 +43,7 @@ from .features import (
 )
 
 __all__ = ["FEATURE_SETS", "MODEL_CHOICES", "TRUSTED_TYPES", "DigitizationWarning", "FeaturePredictor",
-           "make_model"]
+           "digitize_records", "make_model"]
 
 #: Classifiers available as ``FeaturePredictor(model=...)``.
 MODEL_CHOICES = ("hgb", "logreg", "rf", "ensemble")
@@ -292,36 +292,12 @@ class FeaturePredictor(BasePredictor):
         entry_key = cache.key(sha) if cache is not None else ""
         feats = cache.get_features(entry_key, FEATURES_VERSION) if cache is not None else None
         if feats is None:
-            record = self._digitize(item, cache, entry_key)
+            record = _digitize_one(item, cache, entry_key, self._digitize_kwargs())
             feats = extract_features(record) if record is not None else {}
             if cache is not None and record is not None:
                 cache.put_features(entry_key, FEATURES_VERSION, feats)
         _FEATURE_MEMO[key] = feats
         return feats
-
-    def _digitize(self, item: Any, cache: DigitizationCache | None,
-                  key: str) -> ECGRecord | None:
-        cached = cache.get(key) if cache is not None else None
-        if isinstance(cached, CachedFailure):
-            _warn_failed(item, f"{cached.error}: {cached.message} (cached)")
-            return None
-        if isinstance(cached, ECGRecord):
-            return cached
-        digitize = _digitizer()
-        try:
-            record = digitize(item, **self._digitize_kwargs())
-        except ECGError as exc:
-            if cache is not None:
-                cache.put(key, exc)
-            _warn_failed(item, str(exc))
-            return None
-        except Exception as exc:  # a bug in the digitizer must not stop a whole experiment
-            _warn_failed(item, f"{type(exc).__name__}: {exc}")
-            return None
-        if cache is not None:
-            cache.put(key, record, extra={"source": str(item) if isinstance(item, str | Path)
-                                          else None})
-        return record
 
     # --- estimator API -----------------------------------------------------------------
     def fit(self, X: Sequence[Any], y: Sequence[int] | np.ndarray) -> FeaturePredictor:
@@ -431,6 +407,80 @@ def _payload_types(path: Path) -> set[str]:
     return found
 
 
+def digitize_records(X: Sequence[Any], *, digitize_kwargs: dict[str, Any] | None = None,
+                     cache_dir: str | None = None, use_cache: bool = True,
+                     verbose: bool = False, consequence: str = "it is skipped"
+                     ) -> list[ECGRecord | None]:
+    """Digitize sheets through the :class:`~ecgclassify.cache.DigitizationCache`.
+
+    The digitization every record-based predictor shares
+    (:class:`FeaturePredictor`, :class:`~ecgclassify.signal_cnn.SignalCNNPredictor`).
+
+    Parameters
+    ----------
+    X : sequence
+        Sheets (paths, bytes, arrays, PIL images) or :class:`~ecgdigitize.record.ECGRecord`
+        objects (returned as they are).
+    digitize_kwargs : dict, optional
+        Arguments of ``ecgdigitize.digitize``; ``fs=500`` unless given. Part of the cache key.
+    cache_dir : str, optional
+        Cache folder; default :func:`~ecgclassify.cache.default_cache_dir`.
+    use_cache : bool, default True
+    verbose : bool, default False
+        Progress bar on a terminal.
+    consequence : str, default "it is skipped"
+        End of the :class:`DigitizationWarning` raised for a sheet that fails.
+
+    Returns
+    -------
+    list of ECGRecord or None
+        One per item; None where digitization failed (with a warning).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rec = ECGRecord(np.zeros((5000, 12)), fs=500)
+    >>> digitize_records([rec], use_cache=False)[0] is rec   # records pass through
+    True
+    """
+    kwargs = {"fs": 500, **(digitize_kwargs or {})}
+    cache = DigitizationCache(cache_dir, digitize_kwargs=kwargs) if use_cache else None
+    out: list[ECGRecord | None] = []
+    for item in _progress(list(X), verbose, "digitize"):
+        if isinstance(item, ECGRecord):
+            out.append(item)
+            continue
+        key = cache.key(_item_hash(item)) if cache is not None else ""
+        out.append(_digitize_one(item, cache, key, kwargs, consequence))
+    return out
+
+
+def _digitize_one(item: Any, cache: DigitizationCache | None, key: str,
+                  kwargs: dict[str, Any], consequence: str = "its features are NaN"
+                  ) -> ECGRecord | None:
+    cached = cache.get(key) if cache is not None else None
+    if isinstance(cached, CachedFailure):
+        _warn_failed(item, f"{cached.error}: {cached.message} (cached)", consequence)
+        return None
+    if isinstance(cached, ECGRecord):
+        return cached
+    digitize = _digitizer()
+    try:
+        record = digitize(item, **kwargs)
+    except ECGError as exc:
+        if cache is not None:
+            cache.put(key, exc)
+        _warn_failed(item, str(exc), consequence)
+        return None
+    except Exception as exc:  # a bug in the digitizer must not stop a whole experiment
+        _warn_failed(item, f"{type(exc).__name__}: {exc}", consequence)
+        return None
+    if cache is not None:
+        cache.put(key, record, extra={"source": str(item) if isinstance(item, str | Path)
+                                      else None})
+    return record
+
+
 def _item_hash(item: Any) -> str:
     if isinstance(item, str | Path | bytes):
         try:
@@ -461,9 +511,9 @@ def _digitizer() -> Any:
     return digitize
 
 
-def _warn_failed(item: Any, reason: str) -> None:
+def _warn_failed(item: Any, reason: str, consequence: str = "its features are NaN") -> None:
     name = str(item) if isinstance(item, str | Path) else type(item).__name__
-    warnings.warn(f"{name}: cannot digitize ({reason}); its features are NaN",
+    warnings.warn(f"{name}: cannot digitize ({reason}); {consequence}",
                   DigitizationWarning, stacklevel=4)
 
 

@@ -68,3 +68,15 @@ def test_project_errors_are_one_line_exit_2(data: Path, tmp_path: Path,
     with pytest.raises(SystemExit) as exc:
         main(["compare"])
     assert exc.value.code == 2
+
+
+def test_train_and_predict_the_signal_cnn(data: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("keras")
+    model = tmp_path / "s.ecgmodel"
+    assert main(["train", str(data), "--model", "signal-cnn", "--out", str(model),
+                 "--quiet"]) == 0
+    assert "trained signal-cnn on 12 files" in capsys.readouterr().out
+    assert main(["predict", str(model), str(data / "c0" / "s1.png"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["class"] in (0, 1) and 0.5 <= row["probability"] <= 1.0

@@ -34,3 +34,22 @@ def test_cnn_folds_reads_grouped_test_probabilities(tmp_path) -> None:
     f.write_text(json.dumps(run))
     with pytest.raises(ValueError, match="not grouped"):
         fusion.cnn_folds(f"{f}:net-gpu")
+
+
+def test_cnn_folds_reads_compare_cnn_records(tmp_path) -> None:
+    runs = {"runs": [
+        {"model": "signal", "protocol": "grouped", "fold": 0, "test_index": [3, 4],
+         "proba": [[0, 0, 1, 0], [0.5, 0.5, 0, 0]]},
+        {"model": "other", "protocol": "grouped", "fold": 0, "test_index": [9], "proba": [[1, 0, 0, 0]]},
+        {"model": "signal", "protocol": "grouped", "fold": 1, "test_index": [7]}]}  # no proba
+    f = tmp_path / "cnn_compare.json"
+    f.write_text(json.dumps(runs))
+    folds = fusion.cnn_folds(f"{f}:signal")
+    assert list(folds) == [0]
+    np.testing.assert_array_equal(folds[0][0], [3, 4])
+    np.testing.assert_array_equal(folds[0][1][1], [0.5, 0.5, 0, 0])
+    for r in runs["runs"]:
+        r["protocol"] = "leaky"
+    f.write_text(json.dumps(runs))
+    with pytest.raises(ValueError, match="not grouped"):
+        fusion.cnn_folds(f"{f}:signal")
