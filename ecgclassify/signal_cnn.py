@@ -324,7 +324,7 @@ class SignalCNNPredictor(BasePredictor):
                             loss="sparse_categorical_crossentropy")
         rng = np.random.default_rng(int(self.seed))
         timer = _EpochTimer()
-        self.history_ = {}
+        self.history_: dict[str, list[float]] = {}
         for epoch in range(int(self.epochs)):
             # a fresh permutation (and augmentation) of the training set each epoch, fed as
             # arrays: ~35 % faster here than a keras.utils.PyDataset drawing the same batches
