@@ -205,7 +205,6 @@ def measure_sizes(out: Path = SIZES) -> dict[str, Any]:
     """Bytes of each network saved as predictors save it, and of its TFLite exports."""
     from benchmarks.bench_cnn import model_sizes
     from ecgclassify.cnn import build_model
-
     from ecgclassify.signal_cnn import build_signal_model
 
     x = np.random.default_rng(0).integers(0, 256, (8, *_S, 3)).astype(np.float32)
