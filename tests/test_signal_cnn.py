@@ -167,3 +167,16 @@ def test_errors_and_registry() -> None:
     assert "signal-cnn" in available_models()
     clf = make_predictor("signal-cnn", width=16)
     assert isinstance(clf, SignalCNNPredictor) and clf.width == 16
+
+
+def test_shipped_reference_model_loads_and_predicts_records() -> None:
+    path = Path(__file__).resolve().parents[1] / "ecgclassify" / "models" / \
+        "reference-signal-cnn.ecgmodel"
+    if not path.is_file():
+        pytest.skip("the shipped model is not in this checkout")
+    clf = load_predictor(path)
+    assert isinstance(clf, SignalCNNPredictor) and clf.classes_.tolist() == [0, 1, 2, 3]
+    assert clf.get_params()["fs"] == 100.0 and len(clf.history_["loss"]) == clf.epochs
+    X, _ = _morphology_records(3)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (3, 4) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
