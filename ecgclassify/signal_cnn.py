@@ -14,8 +14,8 @@ It also takes :class:`~ecgdigitize.record.ECGRecord` objects (WFDB recordings,
 renders' ground truth), so a model can be trained on recordings and applied to
 digitized sheets.
 
-Keras is imported inside the methods only, and any Keras 3 backend runs it
-(TensorFlow, JAX or PyTorch).
+Keras is imported inside the methods only. Nothing in it is specific to TensorFlow,
+so the other Keras 3 backends (JAX, PyTorch) should run it too; only TensorFlow is tested.
 """
 
 from __future__ import annotations
