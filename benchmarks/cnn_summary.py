@@ -133,17 +133,19 @@ def _mb(n: int | None) -> str:
 
 def row_text(row: Row, runs: list[dict[str, Any]], sizes: dict[str, Any],
              speed: dict[tuple[str, tuple[int, int]], dict[str, float]],
-             cv_speed: dict[tuple[str, tuple[int, int]], float]) -> str:
+             cv_speed: dict[Any, float]) -> str:
     """The Markdown row of one config from its fold records (``compare_cnn`` format).
 
     The Keras speed is the benchmark's for that network and input size, else
-    (lead crops) the CPU study's own timing inside its CV (``cv_speed``).
+    (lead crops, the 1-D network) the CPU study's own timing inside its CV (``cv_speed``:
+    that config's own, keyed by its model name, else any CPU config of the same network
+    and input, keyed by ``(network, hw)``).
     """
     reps = [r["report"] for r in runs]
     n_splits = runs[0]["n_splits"]
     sz = sizes.get(row.network, {})
     sp = speed.get((row.network, row.hw), {})
-    keras = sp.get("keras", cv_speed.get((row.network, row.hw)))
+    keras = sp.get("keras", cv_speed.get(row.model, cv_speed.get((row.network, row.hw))))
     lite = sp.get("tflite_float32")
     return (f"| {NETWORKS[row.network][0]} | {row.input} | {runs[0]['protocol']} | "
             f"{len(runs)} of {n_splits} | "
@@ -186,9 +188,12 @@ def summary(results: Path = RESULTS,
              for n in ("bench_cnn", "bench_cnn_320x544", "bench_cnn_inference")}
     speed = cpu_inference(bench)
     sizes = (_load(results / SIZES.name) or {}).get("sizes", {})
-    cv_speed = {(row.network, row.hw): float(np.median(
-        [r["infer_images_per_s"] for r in by_source["cpu"][row.model]]))
-        for row in ROWS if row.source == "cpu" and row.model in by_source["cpu"]}
+    own = {row.model: float(np.median([r["infer_images_per_s"]
+                                       for r in by_source["cpu"][row.model]]))
+           for row in ROWS if row.source == "cpu" and row.model in by_source["cpu"]}
+    cv_speed: dict[Any, float] = {(row.network, row.hw): own[row.model]
+                                  for row in ROWS if row.model in own}
+    cv_speed.update(own)
     lines = [HEADER]
     for row in ROWS:
         runs = by_source[row.source].get(row.model)

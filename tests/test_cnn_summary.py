@@ -76,3 +76,17 @@ def test_cpu_inference_speeds_by_network_and_size() -> None:
     # the round-robin inference run overrides the first one's Keras time
     assert speed == {("mobilenet_v2_0.35", (160, 272)): {"keras": 36.0,
                                                          "tflite_float32": 385.0}}
+
+
+def test_configs_sharing_a_network_keep_their_own_cv_speed(tmp_path: Path) -> None:
+    res = tmp_path / "results"
+    res.mkdir()
+    grouped = [dict(_fold("signal_resnet1d", k, 0.9, 0.9), infer_images_per_s=300.0)
+               for k in range(2)]
+    leaky = [dict(_fold("signal_resnet1d-leaky", k, 0.97, 0.97, "leaky"),
+                  infer_images_per_s=370.0) for k in range(2)]
+    (res / "cnn_compare.json").write_text(json.dumps({"runs": grouped + leaky}))
+    lines = summary(res, tmp_path / "none.json").strip().splitlines()
+    g, lk = lines[2:]
+    assert "1-D ResNet" in g and "| grouped |" in g and "| 300 / - |" in g
+    assert "| leaky |" in lk and "| 370 / - |" in lk
