@@ -251,7 +251,7 @@ class FeaturePredictor(BasePredictor):
 
     # --- features -------------------------------------------------------------------
     def _digitize_kwargs(self) -> dict[str, Any]:
-        return {"fs": 500, **(self.digitize_kwargs or {})}
+        return _digitize_args(self.digitize_kwargs)
 
     def features(self, X: Sequence[Any]) -> np.ndarray:
         """Feature matrix (n_sheets, n_features) of sheets or records; NaN rows for failures."""
@@ -443,7 +443,7 @@ def digitize_records(X: Sequence[Any], *, digitize_kwargs: dict[str, Any] | None
     >>> digitize_records([rec], use_cache=False)[0] is rec   # records pass through
     True
     """
-    kwargs = {"fs": 500, **(digitize_kwargs or {})}
+    kwargs = _digitize_args(digitize_kwargs)
     cache = DigitizationCache(cache_dir, digitize_kwargs=kwargs) if use_cache else None
     out: list[ECGRecord | None] = []
     for item in _progress(list(X), verbose, "digitize"):
@@ -453,6 +453,11 @@ def digitize_records(X: Sequence[Any], *, digitize_kwargs: dict[str, Any] | None
         key = cache.key(_item_hash(item)) if cache is not None else ""
         out.append(_digitize_one(item, cache, key, kwargs, consequence))
     return out
+
+
+def _digitize_args(digitize_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """Arguments of ``ecgdigitize.digitize``: ``fs=500`` unless given (part of the cache key)."""
+    return {"fs": 500, **(digitize_kwargs or {})}
 
 
 def _digitize_one(item: Any, cache: DigitizationCache | None, key: str,
