@@ -10,6 +10,10 @@ plus the agreement of each TFLite export with Keras on the reference sheets
 (identical predicted class, max |p_lite - p_keras|), using the shipped
 reference model when it exists.
 
+``--signal`` does the TFLite part for the shipped 1-D CNN on digitized leads
+(``reference-signal-cnn.ecgmodel``; inputs digitized through the cache, which is
+not timed) and saves the table as ``bench_cnn_signal``.
+
 Usage (2-core CPU, no GPU)::
 
     nice -n 10 .venv/bin/python -m benchmarks.bench_cnn [--sheets 200] [--repeat 20]
@@ -36,11 +40,13 @@ from benchmarks.runner import Table, timer
 from ecgclassify import load_predictor
 from ecgclassify.cnn import CNNPredictor, build_model
 from ecgclassify.datasets import load_image_folder
-from ecgclassify.tflite import export_tflite
+from ecgclassify.signal_cnn import SignalCNNPredictor
+from ecgclassify.tflite import _flat_inputs, export_tflite
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ecg-images"
 REFERENCE = ROOT / "ecgclassify" / "models" / "reference-cnn.ecgmodel"
+SIGNAL_REFERENCE = ROOT / "ecgclassify" / "models" / "reference-signal-cnn.ecgmodel"
 BATCH = 16
 HW = (160, 272)
 
@@ -133,22 +139,36 @@ def _reference_model(ds: Any) -> CNNPredictor:
                                                     ds.labels[idx])
 
 
-def bench_tflite(table: Table, n_sheets: int, repeat: int) -> dict[str, Any]:
-    """TFLite vs Keras inference speed and agreement on reference sheets."""
+def bench_tflite(table: Table, n_sheets: int, repeat: int, *, signal: bool = False
+                 ) -> dict[str, Any]:
+    """TFLite vs Keras inference speed and agreement on reference sheets.
+
+    ``signal=True``: the shipped 1-D CNN (:data:`SIGNAL_REFERENCE`) instead of the image CNN.
+    """
+    import warnings
+
     ds = load_image_folder(DATA)
     _, first = np.unique(np.asarray(ds.content_hashes), return_index=True)
     pick = np.random.default_rng(0).permutation(first)[:n_sheets]
     paths = [ds.paths[i] for i in pick]
-    model = _reference_model(ds)
-    images = model.preprocess(paths)
+    if signal:
+        model: Any = load_predictor(SIGNAL_REFERENCE)
+        name = SIGNAL_REFERENCE.name
+    else:
+        model = _reference_model(ds)
+        name = REFERENCE.name if REFERENCE.is_file() else "stand-in"
+    with warnings.catch_warnings():  # a sheet that fails to digitize is already reported
+        warnings.simplefilter("ignore")
+        images = model.preprocess(paths)
     ref = model.predict_proba_prepared(images)
-    flat = images.reshape(-1, *images.shape[-3:]).astype(np.float32)
+    flat = _flat_inputs(images, isinstance(model, SignalCNNPredictor)).astype(np.float32)
     batches = [flat[i:i + BATCH] for i in range(0, len(flat) - BATCH + 1, BATCH)]
-    agreement: dict[str, Any] = {"model": str(REFERENCE.name if REFERENCE.is_file()
-                                              else "stand-in"), "n_sheets": len(paths)}
+    agreement: dict[str, Any] = {"model": name, "n_sheets": len(paths)}
     lites = {}
     for q in ("float32", "float16", "int8"):
-        lite = export_tflite(model, quantization=q, representative_images=paths[:100])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lite = export_tflite(model, quantization=q, representative_images=paths[:100])
         lite.batch_size = BATCH
         proba = lite.predict_proba_prepared(images)  # also warms the interpreter up
         agreement[q] = {"same_class_fraction": float((proba.argmax(1) == ref.argmax(1)).mean()),
@@ -174,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sheets", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--skip-training", action="store_true")
+    ap.add_argument("--signal", action="store_true",
+                    help="only the TFLite part, for the shipped 1-D CNN on digitized leads")
     ap.add_argument("--image-size", type=int, nargs=2, default=list(HW), metavar=("H", "W"))
     ap.add_argument("--backbones", nargs="+", default=[f"{n}:{a:g}" for n, a in BACKBONES],
                     help="name:alpha of each network")
@@ -182,6 +204,16 @@ def main(argv: list[str] | None = None) -> None:
     backbones = tuple((b.split(":")[0], float(b.split(":")[1]) if ":" in b else 1.0)
                       for b in args.backbones)
     other_size = hw != HW
+    if args.signal:
+        table = Table("bench_cnn_signal", notes=f"batch {BATCH}, 1-D CNN input 1000 samples x "
+                      "12 leads (10 s at 100 Hz), float32; per-batch wall times")
+        sizes: dict[str, Any] = {}
+        agreement: Any = bench_tflite(table, args.sheets, args.repeat, signal=True)
+        table.notes += f"; TFLite agreement with Keras: {agreement}"
+        table.print()
+        print("agreement:", agreement)
+        table.save()
+        return
     name = ("bench_cnn_inference" if args.skip_training
             else f"bench_cnn_{hw[0]}x{hw[1]}" if other_size else "bench_cnn")
     table = Table(name, notes=f"batch {BATCH}, input {hw[0]}x{hw[1]} px, float32 "

@@ -32,7 +32,13 @@ from ecgdigitize.errors import ConfigurationError
 from ecgdigitize.record import STANDARD_LEADS, ECGRecord
 
 from .base import BasePredictor, register_model, register_predictor
-from .cnn import _EpochTimer, _import_keras, load_keras_payload, save_keras_payload
+from .cnn import (
+    _EpochTimer,
+    _import_keras,
+    load_keras_payload,
+    save_keras_payload,
+    weights_only,
+)
 from .feature_predictor import digitize_records
 
 __all__ = ["SignalCNNPredictor", "build_signal_model", "signal_array"]
@@ -102,7 +108,8 @@ def signal_array(record: ECGRecord, *, fs: float = 100.0, duration_s: float = 10
 
 
 def build_signal_model(n_samples: int, n_leads: int, n_classes: int, *, width: int = 32,
-                       dropout: float = 0.3, bn_momentum: float = 0.9) -> Any:
+                       dropout: float = 0.3, bn_momentum: float = 0.9,
+                       name: str | None = None) -> Any:
     """A 1-D ResNet: a strided stem, five residual blocks, global average pooling.
 
     Parameters
@@ -119,6 +126,8 @@ def build_signal_model(n_samples: int, n_leads: int, n_classes: int, *, width: i
     bn_momentum : float, default 0.9
         BatchNormalization momentum (Keras' 0.99 leaves the moving statistics far from
         the trained ones after the few hundred steps of a small data set).
+    name : str, optional
+        Model name; default ``resnet1d_w{width}``.
 
     Returns
     -------
@@ -153,7 +162,7 @@ def build_signal_model(n_samples: int, n_leads: int, n_classes: int, *, width: i
         x = block(x, filters, stride)
     x = layers.Dropout(dropout)(layers.GlobalAveragePooling1D()(x))
     outputs = layers.Dense(n_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name=f"resnet1d_w{width}")
+    return keras.Model(inputs, outputs, name=name or f"resnet1d_w{width}")
 
 
 @register_predictor("signal-cnn")
@@ -186,6 +195,9 @@ class SignalCNNPredictor(BasePredictor):
     cache_dir : str, optional
         Digitization cache; default ``$ECGDIGITIZE_CACHE`` or ``~/.cache/ecgdigitize``.
     use_cache : bool, default True
+    n_members : int, default 1
+        Networks trained (member ``m`` seeded ``seed + 100 m``); the model averages
+        their softmax outputs. Training time grows linearly with it.
     seed : int, default 0
         Seeds Keras and the augmentation.
     verbose : bool, default False
@@ -195,8 +207,11 @@ class SignalCNNPredictor(BasePredictor):
     ----------
     classes_ : ndarray
     model_ : keras.Model
+        One network, or with ``n_members > 1`` one model averaging the members' outputs
+        (so saving, loading and TFLite export see a single model).
     history_ : dict of str to list of float
-        Per-epoch ``loss`` and ``epoch_time_s``.
+        Per-epoch ``loss`` (the members' mean; each member's as ``loss_member_m``) and
+        ``epoch_time_s`` (summed over the members).
     train_time_s_ : float
         Fit time without digitization, s.
 
@@ -222,8 +237,8 @@ class SignalCNNPredictor(BasePredictor):
                  epochs: int = 60, batch_size: int = 32, learning_rate: float = 1e-3,
                  augment: bool = True, class_weight: str | None = "balanced",
                  deduplicate: bool = True, digitize_kwargs: dict[str, Any] | None = None,
-                 cache_dir: str | None = None, use_cache: bool = True, seed: int = 0,
-                 verbose: bool = False) -> None:
+                 cache_dir: str | None = None, use_cache: bool = True, n_members: int = 1,
+                 seed: int = 0, verbose: bool = False) -> None:
         self.fs = fs
         self.duration_s = duration_s
         self.width = width
@@ -236,6 +251,7 @@ class SignalCNNPredictor(BasePredictor):
         self.digitize_kwargs = digitize_kwargs
         self.cache_dir = cache_dir
         self.use_cache = use_cache
+        self.n_members = n_members
         self.seed = seed
         self.verbose = verbose
 
@@ -292,11 +308,6 @@ class SignalCNNPredictor(BasePredictor):
         """Like :meth:`fit` on already prepared inputs (see :meth:`preprocess`)."""
         self._check_params()
         keras = _import_keras(require_tensorflow=False)
-        keras.utils.set_random_seed(int(self.seed))
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.experimental.enable_op_determinism()
         y_arr = np.asarray(y)
         self.classes_ = np.unique(y_arr)
         if self.classes_.size < 2:
@@ -313,35 +324,63 @@ class SignalCNNPredictor(BasePredictor):
         if self.class_weight == "balanced":
             counts = np.bincount(yi, minlength=len(self.classes_)).astype(float)
             weights = (len(yi) / (len(self.classes_) * np.maximum(counts, 1.0)))[yi]
+        members, histories = [], []
+        for m in range(int(self.n_members)):
+            model, hist = self._train_member(
+                x, yi, weights.astype(np.float32), int(self.seed) + 100 * m,
+                name=None if self.n_members == 1 else f"resnet1d_w{self.width}_m{m}")
+            members.append(weights_only(model))
+            histories.append(hist)
+        if len(members) == 1:
+            self.model_, self.history_ = members[0], histories[0]
+        else:
+            inputs = keras.Input(x.shape[1:])
+            outputs = keras.layers.Average()([mem(inputs) for mem in members])
+            self.model_ = keras.Model(inputs, outputs, name=f"resnet1d_x{len(members)}")
+            self.history_ = {"loss": np.mean([h["loss"] for h in histories], axis=0).tolist(),
+                             "epoch_time_s": np.sum([h["epoch_time_s"] for h in histories],
+                                                    axis=0).tolist()}
+            for m, h in enumerate(histories):
+                self.history_[f"loss_member_{m}"] = list(h["loss"])
+        self.train_time_s_ = time.perf_counter() - t0
+        self.n_train_inputs_ = len(yi)
+        return self
+
+    def _train_member(self, x: np.ndarray, yi: np.ndarray, weights: np.ndarray, seed: int,
+                      name: str | None = None) -> tuple[Any, dict[str, list[float]]]:
+        """Train one network from scratch; returns it and its per-epoch history."""
+        keras = _import_keras(require_tensorflow=False)
+        keras.utils.set_random_seed(seed)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
         bs = int(self.batch_size)
         steps = int(np.ceil(len(yi) / bs)) * int(self.epochs)
-        self.model_ = build_signal_model(x.shape[1], x.shape[2], len(self.classes_),
-                                         width=int(self.width))
+        model = build_signal_model(x.shape[1], x.shape[2], len(self.classes_),
+                                   width=int(self.width), name=name)
         schedule = keras.optimizers.schedules.CosineDecay(float(self.learning_rate),
                                                           max(steps, 1))
-        self.model_.compile(optimizer=keras.optimizers.Adam(schedule),
-                            loss="sparse_categorical_crossentropy")
-        rng = np.random.default_rng(int(self.seed))
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss="sparse_categorical_crossentropy")
+        rng = np.random.default_rng(seed)
         timer = _EpochTimer()
-        self.history_: dict[str, list[float]] = {}
+        history: dict[str, list[float]] = {}
         for epoch in range(int(self.epochs)):
             # a fresh permutation (and augmentation) of the training set each epoch, fed as
             # arrays (faster on this CPU than a keras.utils.PyDataset drawing the same batches)
             order = rng.permutation(len(yi))
             xe = augment_signals(x[order], rng, float(self.fs)) if self.augment else x[order]
-            hist = self.model_.fit(xe, yi[order], sample_weight=weights[order].astype(np.float32),
-                                   batch_size=bs, epochs=epoch + 1, initial_epoch=epoch,
-                                   shuffle=False, callbacks=[timer],
-                                   verbose=2 if self.verbose else 0)
+            hist = model.fit(xe, yi[order], sample_weight=weights[order], batch_size=bs,
+                             epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
+                             callbacks=[timer], verbose=2 if self.verbose else 0)
             for key, vals in hist.history.items():
-                self.history_.setdefault(key, []).extend(float(v) for v in vals)
-        self.history_["epoch_time_s"] = list(timer.times)
-        self.train_time_s_ = time.perf_counter() - t0
-        self.n_train_inputs_ = len(yi)
-        return self
+                history.setdefault(key, []).extend(float(v) for v in vals)
+        history["epoch_time_s"] = list(timer.times)
+        return model, history
 
     def _check_params(self) -> None:
-        for name in ("epochs", "batch_size", "width"):
+        for name in ("epochs", "batch_size", "width", "n_members"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"{name} must be >= 1; got {getattr(self, name)}")
         if float(self.fs) <= 0 or float(self.duration_s) <= 0:

@@ -35,17 +35,19 @@ QUANTIZATIONS = ("float32", "float16", "int8")
 
 def tflite_bytes(model: Any, input_hw: tuple[int, int], quantization: str = "float32",
                  representative: np.ndarray | None = None) -> bytes:
-    """Convert a Keras model taking ``(None, h, w, 3)`` float images to a TFLite flatbuffer.
+    """Convert a Keras model (float images ``(None, h, w, 3)`` or signals) to a TFLite flatbuffer.
 
     Parameters
     ----------
     model : keras.Model
     input_hw : (height, width) in px
+        The model's input (``(samples, leads)`` for a signal model); the converter reads
+        the shapes from the model itself.
     quantization : {"float32", "float16", "int8"}, default "float32"
         ``"float16"`` halves the weights; ``"int8"`` quantizes weights and
         activations (needs ``representative``) and keeps float32 input/output.
-    representative : ndarray (n, h, w, 3) uint8, optional
-        Prepared images that calibrate int8 activation ranges.
+    representative : ndarray (n, h, w, 3) uint8 or (n, samples, leads) float32, optional
+        Prepared inputs that calibrate int8 activation ranges.
 
     Returns
     -------
@@ -109,7 +111,7 @@ def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
 
     Parameters
     ----------
-    predictor : CNNPredictor
+    predictor : CNNPredictor or SignalCNNPredictor
         Fitted.
     path : path-like, optional
         Where to write: a ``.tflite`` suffix writes the bare flatbuffer, any
@@ -139,19 +141,28 @@ def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
     >>> reloaded.quantization_, reloaded.predict_proba(sheets).shape[1] == len(cnn.classes_)  # doctest: +SKIP
     ('int8', True)
     """
+    from .signal_cnn import SignalCNNPredictor
+
     predictor._check_fitted()
-    hw = predictor.image_size_
+    signal = isinstance(predictor, SignalCNNPredictor)
+    preprocessing: dict[str, Any]
+    if signal:
+        preprocessing = {"input": "signal", "fs": float(predictor.fs),
+                         "duration_s": float(predictor.duration_s),
+                         "digitize_kwargs": predictor.digitize_kwargs}
+    else:
+        preprocessing = {"input": predictor.input, "image_size": list(predictor.image_size_),
+                         "crop": True, "lead_source": predictor.lead_source,
+                         "color": predictor.color, "backbone": predictor.backbone}
     reps = None
     if representative_images is not None:
-        reps = predictor.preprocess(representative_images)
-        reps = reps.reshape(-1, *reps.shape[-3:])
-    content = tflite_bytes(predictor.model_, hw, quantization, reps)
+        reps = _flat_inputs(predictor.preprocess(representative_images), signal)
+    content = tflite_bytes(predictor.model_, tuple(predictor.model_.input_shape[1:3]),
+                           quantization, reps)
     lite = TFLitePredictor()
     lite.classes_ = np.asarray(predictor.classes_)
     lite.model_content_ = content
-    lite.preprocessing_ = {"input": predictor.input, "image_size": list(hw), "crop": True,
-                           "lead_source": predictor.lead_source,
-                           "color": predictor.color, "backbone": predictor.backbone}
+    lite.preprocessing_ = preprocessing
     lite.quantization_ = quantization
     if path is not None:
         p = Path(path)
@@ -161,6 +172,11 @@ def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
         else:
             lite.save(p)
     return lite
+
+
+def _flat_inputs(prepared: np.ndarray, signal: bool) -> np.ndarray:
+    """The network's inputs: signals as they are, sheets' lead crops one per row."""
+    return prepared if signal else prepared.reshape(-1, *prepared.shape[-3:])
 
 
 def _interpreter_class() -> Any:
@@ -199,7 +215,9 @@ class TFLitePredictor(BasePredictor):
         The TFLite flatbuffer.
     preprocessing_ : dict
         ``input`` ("sheet"/"leads"), ``image_size`` [h, w] in px, ``crop``,
-        ``lead_source``, ``color`` ("rgb"/"grey").
+        ``lead_source``, ``color`` ("rgb"/"grey"); or ``input`` "signal" with ``fs`` (Hz),
+        ``duration_s`` (s) and ``digitize_kwargs`` for an exported
+        :class:`~ecgclassify.signal_cnn.SignalCNNPredictor`.
     quantization_ : str
 
     Examples
@@ -224,14 +242,19 @@ class TFLitePredictor(BasePredictor):
         self.batch_size = batch_size
 
     def fit(self, X: Sequence[Any], y: Sequence[int] | np.ndarray) -> TFLitePredictor:
-        """Not supported: train a :class:`~ecgclassify.cnn.CNNPredictor` and export it."""
+        """Not supported: train a Keras predictor and export it."""
         raise ConfigurationError("TFLitePredictor is inference-only; fit a CNNPredictor and "
                                  "convert it with ecgclassify.tflite.export_tflite()")
 
     def preprocess(self, X: Sequence[Any]) -> np.ndarray:
-        """Prepared uint8 input, identical to the Keras predictor's."""
+        """Prepared input (uint8 images or float32 signals), identical to the Keras predictor's."""
         self._check_fitted()
         pp = self.preprocessing_
+        if pp["input"] == "signal":
+            from .signal_cnn import SignalCNNPredictor
+
+            return SignalCNNPredictor(fs=float(pp["fs"]), duration_s=float(pp["duration_s"]),
+                                      digitize_kwargs=pp.get("digitize_kwargs")).preprocess(X)
         return prepare_batch(X, tuple(pp["image_size"]), input=pp["input"],
                              crop=bool(pp.get("crop", True)),
                              lead_source=str(pp.get("lead_source", "grid")),
@@ -242,14 +265,15 @@ class TFLitePredictor(BasePredictor):
         return self.predict_proba_prepared(self.preprocess(X))
 
     def predict_proba_prepared(self, images: np.ndarray) -> np.ndarray:
-        """Like :meth:`predict_proba` on already prepared images."""
+        """Like :meth:`predict_proba` on already prepared inputs (see :meth:`preprocess`)."""
         self._check_fitted()
-        flat = images.reshape(-1, *images.shape[-3:]).astype(np.float32)
+        signal = self.preprocessing_["input"] == "signal"
+        flat = _flat_inputs(np.asarray(images), signal).astype(np.float32)
         out = np.empty((len(flat), len(self.classes_)), np.float32)
         bs = max(1, int(self.batch_size))
         for i in range(0, len(flat), bs):
             out[i:i + bs] = self._invoke(flat[i:i + bs])
-        return aggregate_crops(out, len(images))
+        return out if signal else aggregate_crops(out, len(images))
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         interp = getattr(self, "_interpreter", None)

@@ -127,6 +127,27 @@ def test_save_load_identical_predictions(fitted: tuple, tmp_path: Path) -> None:
         assert "optimizer" not in h5  # weights only
 
 
+def test_ensemble_averages_its_seeded_members(tmp_path: Path) -> None:
+    X, y = _morphology_records(8)
+    x = SignalCNNPredictor().preprocess(X)
+    kw = dict(width=4, epochs=2, batch_size=4)
+    ens = SignalCNNPredictor(n_members=2, seed=3, **kw).fit_prepared(x, y)
+    one = SignalCNNPredictor(seed=3, **kw).fit_prepared(x, y)
+    two = SignalCNNPredictor(seed=103, **kw).fit_prepared(x, y)  # member 1: seed + 100
+    mean = (one.predict_proba_prepared(x) + two.predict_proba_prepared(x)) / 2
+    np.testing.assert_allclose(ens.predict_proba_prepared(x), mean, atol=1e-6)
+    assert ens.history_["loss_member_1"] == pytest.approx(two.history_["loss"], abs=1e-6)
+    np.testing.assert_allclose(ens.history_["loss"],
+                               (np.array(one.history_["loss"]) + two.history_["loss"]) / 2,
+                               atol=1e-6)
+    assert len(ens.history_["epoch_time_s"]) == 2
+    back = load_predictor(ens.save(tmp_path / "e.ecgmodel"))
+    assert back.n_members == 2
+    np.testing.assert_array_equal(back.predict_proba(X), ens.predict_proba(X))
+    with pytest.raises(ConfigurationError, match="n_members"):
+        SignalCNNPredictor(n_members=0).fit(X, y)
+
+
 def test_sheets_are_digitized_through_the_cache(tmp_path: Path,
                                                 fake_digitizer: FakeDigitizer) -> None:  # noqa: F811
     sheets = write_sheets(tmp_path / "data", 4)

@@ -109,3 +109,40 @@ def test_grey_predictor_exports_its_colour(tmp_path: Path) -> None:
     assert lite.preprocessing_["color"] == "grey"
     np.testing.assert_array_equal(lite.preprocess(X), clf.preprocess(X))
     np.testing.assert_allclose(lite.predict_proba(X), clf.predict_proba(X), atol=1e-4)
+
+
+def test_signal_cnn_exports_and_runs_without_tensorflow(tmp_path: Path) -> None:
+    from test_signal_cnn import _morphology_records
+
+    from ecgclassify import load_predictor
+    from ecgclassify.signal_cnn import SignalCNNPredictor
+    from ecgclassify.tflite import TFLitePredictor, export_tflite
+
+    X, y = _morphology_records(12)
+    clf = SignalCNNPredictor(width=8, epochs=4, batch_size=4, n_members=2, seed=2).fit(X, y)
+    ref = clf.predict_proba(X)
+    lite = export_tflite(clf, tmp_path / "s.ecgmodel")
+    assert lite.preprocessing_ == {"input": "signal", "fs": 100.0, "duration_s": 10.0,
+                                   "digitize_kwargs": None}
+    np.testing.assert_array_equal(lite.preprocess(X), clf.preprocess(X))
+    np.testing.assert_allclose(lite.predict_proba(X), ref, atol=1e-4)
+    f16 = export_tflite(clf, quantization="float16")
+    i8 = export_tflite(clf, quantization="int8", representative_images=X)
+    assert len(f16.model_content_) < 0.7 * len(lite.model_content_)
+    assert len(i8.model_content_) < 0.5 * len(lite.model_content_)
+    np.testing.assert_allclose(f16.predict_proba(X), ref, atol=2e-2)
+    assert np.abs(i8.predict_proba(X) - ref).max() < 0.25
+    back = load_predictor(tmp_path / "s.ecgmodel")
+    assert isinstance(back, TFLitePredictor)
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+    # a fresh interpreter holding only the archive and ai-edge-litert (no TensorFlow)
+    x_path = tmp_path / "x.npy"
+    np.save(x_path, clf.preprocess(X))
+    code = ("import sys, numpy as np, ecgclassify; "
+            f"p = ecgclassify.load_predictor({str(tmp_path / 's.ecgmodel')!r}); "
+            f"print(p.predict_proba_prepared(np.load({str(x_path)!r})).argmax(1).tolist()); "
+            "sys.exit(int('tensorflow' in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(ref.argmax(1).tolist())
