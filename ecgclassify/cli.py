@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("images", nargs="+", help="sheet images")
     pr.add_argument("--json", action="store_true", help="print one JSON object per line")
 
+    x = sub.add_parser("export", help="convert a saved CNN model to TFLite (LiteRT) for "
+                       "inference without TensorFlow")
+    x.add_argument("model", help="saved CNN or 1-D CNN model file")
+    x.add_argument("out", help="output: an .ecgmodel archive (load_predictor reads it), or a "
+                   "bare .tflite flatbuffer")
+    x.add_argument("--quantization", choices=("float32", "float16", "int8"), default="float16",
+                   help="weights (default float16: half the size, same predictions on the "
+                   "reference sheets)")
+    x.add_argument("--representative", nargs="+", metavar="IMAGE",
+                   help="sheets that calibrate int8 activations (50-200 are enough)")
+
     c = sub.add_parser("compare", help="cross-validate several models on the same folds")
     c.add_argument("data", help="folder with one sub-folder of images per class")
     c.add_argument("--models", default="features-ensemble,features-logreg,features-rf,features-hgb",
@@ -149,6 +160,17 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .tflite import export_tflite
+
+    model = load_predictor(args.model)
+    lite = export_tflite(model, args.out, quantization=args.quantization,
+                         representative_images=args.representative)
+    print(f"exported {args.model} -> {args.out} ({args.quantization}, "
+          f"{len(lite.model_content_) / 1024:.0f} KiB of TFLite)")
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from .datasets import load_image_folder
     from .evaluation import cross_validate_predictors
@@ -171,7 +193,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict,
-             "compare": _compare}
+             "export": _export, "compare": _compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 from ecgdigitize.errors import ConfigurationError, MissingDependencyError, ModelFormatError
 
 from .base import BasePredictor, register_predictor
-from .cnn import aggregate_crops
+from .cnn import CNNPredictor, aggregate_crops
 from .imagedata import prepare_batch
 
 __all__ = ["QUANTIZATIONS", "TFLitePredictor", "export_tflite", "tflite_bytes"]
@@ -125,6 +125,14 @@ def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
     TFLitePredictor
         Fitted, ready to predict.
 
+    Raises
+    ------
+    ConfigurationError
+        ``predictor`` is not a Keras predictor, an unknown quantization, or int8 without
+        representative images.
+    NotFittedError
+        ``predictor`` is not fitted.
+
     Examples
     --------
     Training and conversion need TensorFlow, so these lines are skipped in the
@@ -143,6 +151,9 @@ def export_tflite(predictor: Any, path: str | os.PathLike[str] | None = None, *,
     """
     from .signal_cnn import SignalCNNPredictor
 
+    if not isinstance(predictor, CNNPredictor | SignalCNNPredictor):
+        raise ConfigurationError("only Keras predictors (CNNPredictor, SignalCNNPredictor) can "
+                                 f"be exported to TFLite; got {type(predictor).__name__}")
     predictor._check_fitted()
     signal = isinstance(predictor, SignalCNNPredictor)
     preprocessing: dict[str, Any]

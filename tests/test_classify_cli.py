@@ -80,3 +80,22 @@ def test_train_and_predict_the_signal_cnn(data: Path, tmp_path: Path,
     assert main(["predict", str(model), str(data / "c0" / "s1.png"), "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["class"] in (0, 1) and 0.5 <= row["probability"] <= 1.0
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("ai_edge_litert")
+    lite = tmp_path / "s-f16.ecgmodel"
+    assert main(["export", str(model), str(lite)]) == 0
+    assert "float16" in capsys.readouterr().out
+    assert main(["predict", str(lite), str(data / "c0" / "s1.png"), "--json"]) == 0
+    lite_row = json.loads(capsys.readouterr().out)
+    assert lite_row["class"] == row["class"]
+    assert lite_row["probability"] == pytest.approx(row["probability"], abs=0.02)
+
+
+def test_export_refuses_a_feature_model(data: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "f.ecgmodel"
+    assert main(["train", str(data), "--model", "features-logreg", "--out", str(model),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(model), str(tmp_path / "f.tflite")]) == 2
+    assert "only Keras predictors" in capsys.readouterr().err
