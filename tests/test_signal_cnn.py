@@ -201,3 +201,20 @@ def test_shipped_reference_model_loads_and_predicts_records() -> None:
     X, _ = _morphology_records(3)
     proba = clf.predict_proba(X)
     assert proba.shape == (3, 4) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_shipped_float16_export_agrees_with_the_keras_model() -> None:
+    pytest.importorskip("ai_edge_litert")
+    models = Path(__file__).resolve().parents[1] / "ecgclassify" / "models"
+    lite_path = models / "reference-signal-cnn-float16.ecgmodel"
+    if not lite_path.is_file():
+        pytest.skip("the shipped model is not in this checkout")
+    from ecgclassify.tflite import TFLitePredictor
+
+    lite, clf = load_predictor(lite_path), load_predictor(models / "reference-signal-cnn.ecgmodel")
+    assert isinstance(lite, TFLitePredictor) and lite.quantization_ == "float16"
+    assert lite.preprocessing_["input"] == "signal"
+    X, _ = _morphology_records(4)
+    ref = clf.predict_proba(X)
+    np.testing.assert_allclose(lite.predict_proba(X), ref, atol=5e-3)
+    np.testing.assert_array_equal(lite.predict(X), clf.predict(X))
