@@ -54,7 +54,10 @@ HW = (160, 272)
 def model_sizes(model: Any, x: np.ndarray, hw: tuple[int, int] = HW,
                 quantizations: tuple[str, ...] = ("float32", "float16", "int8")
                 ) -> dict[str, int]:
-    """Bytes of the ``.keras`` file and of the float32/float16/int8 TFLite flatbuffers."""
+    """Bytes of the ``.keras`` file and of the float32/float16/int8 TFLite flatbuffers.
+
+    ``x`` calibrates int8: images (n, h, w, 3), taken as uint8 pixels, or float signals.
+    """
     import tempfile
 
     from ecgclassify.cnn import weights_only
@@ -63,8 +66,9 @@ def model_sizes(model: Any, x: np.ndarray, hw: tuple[int, int] = HW,
     with tempfile.TemporaryDirectory() as tmp:  # as predictors save: no optimizer state
         weights_only(model).save(Path(tmp) / "m.keras")
         sizes = {"keras": (Path(tmp) / "m.keras").stat().st_size}
+    reps = x.astype(np.uint8) if x.ndim == 4 else x
     for q in quantizations:
-        sizes[f"tflite_{q}"] = len(tflite_bytes(model, hw, q, x.astype(np.uint8)))
+        sizes[f"tflite_{q}"] = len(tflite_bytes(model, hw, q, reps))
     return sizes
 
 

@@ -101,23 +101,25 @@ def cpu_inference(bench: dict[str, Any]) -> dict[tuple[str, tuple[int, int]], di
     """Median sheets/s on this CPU by (network, input size): ``keras`` and ``tflite``.
 
     From the ``bench_cnn*.json`` records (batch 16, per-batch medians); the
-    shipped reference model is MobileNetV2 α 0.35 at 160x272.
+    shipped reference model is MobileNetV2 α 0.35 at 160x272, and in
+    ``bench_cnn_signal`` the shipped 1-D ResNet (width 32, 10 s at 100 Hz).
     """
     speed: dict[tuple[str, tuple[int, int]], dict[str, float]] = {}
     names = {"mobilenet_v2": "mobilenet_v2_0.35", "mobilenet_v2_1": "mobilenet_v2_1.0",
              "efficientnet_v2_b0": "efficientnet_v2_b0", "reference": "mobilenet_v2_0.35"}
     # the inference-only run timed Keras and LiteRT round-robin: it wins where it has a case
-    for name in ("bench_cnn", "bench_cnn_320x544", "bench_cnn_inference"):
+    for name in ("bench_cnn", "bench_cnn_320x544", "bench_cnn_inference", "bench_cnn_signal"):
         rec = bench.get(name)
         if not rec:
             continue
-        hw = _H if "320x544" in name else _S
+        hw = _H if "320x544" in name else _SIG if name == "bench_cnn_signal" else _S
+        table_names = {"reference": "resnet1d_32"} if name == "bench_cnn_signal" else names
         for case, stats in rec["by_case"].items():
             parts = case.split()
-            if parts[-1] != "infer" or parts[0] not in names:
+            if parts[-1] != "infer" or parts[0] not in table_names:
                 continue
             kind = "keras" if parts[1] == "keras" else f"tflite_{parts[2]}"
-            speed.setdefault((names[parts[0]], hw), {})[kind] = float(
+            speed.setdefault((table_names[parts[0]], hw), {})[kind] = float(
                 stats["images_per_s"]["median"])
     return speed
 
@@ -137,7 +139,7 @@ def row_text(row: Row, runs: list[dict[str, Any]], sizes: dict[str, Any],
     """The Markdown row of one config from its fold records (``compare_cnn`` format).
 
     The Keras speed is the benchmark's for that network and input size, else
-    (lead crops, the 1-D network) the CPU study's own timing inside its CV (``cv_speed``:
+    (lead crops; the 1-D network when ``bench_cnn_signal`` is missing) the CPU study's own timing inside its CV (``cv_speed``:
     that config's own, keyed by its model name, else any CPU config of the same network
     and input, keyed by ``(network, hw)``).
     """
@@ -185,7 +187,8 @@ def summary(results: Path = RESULTS,
         for r in (_load(results / name) or {"runs": []})["runs"]:
             by_source[source].setdefault(r["model"], []).append(r)
     bench = {n: _load(results / f"{n}.json")
-             for n in ("bench_cnn", "bench_cnn_320x544", "bench_cnn_inference")}
+             for n in ("bench_cnn", "bench_cnn_320x544", "bench_cnn_inference",
+                       "bench_cnn_signal")}
     speed = cpu_inference(bench)
     sizes = (_load(results / SIZES.name) or {}).get("sizes", {})
     own = {row.model: float(np.median([r["infer_images_per_s"]
@@ -212,13 +215,14 @@ def measure_sizes(out: Path = SIZES) -> dict[str, Any]:
     from ecgclassify.cnn import build_model
     from ecgclassify.signal_cnn import build_signal_model
 
-    x = np.random.default_rng(0).integers(0, 256, (8, *_S, 3)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, *_S, 3)).astype(np.float32)
     sizes: dict[str, Any] = {}
     for key, (_, backbone, alpha) in NETWORKS.items():
-        if backbone == "resnet1d":  # no TFLite export for the 1-D network: .keras only
+        if backbone == "resnet1d":
             model = build_signal_model(*_SIG, 4, width=int(alpha))
-            sizes[key] = {"params": int(model.count_params()),
-                          **model_sizes(model, x, _S, quantizations=())}
+            sig = rng.normal(0.0, 0.3, (8, *_SIG)).astype(np.float32)  # mV-like
+            sizes[key] = {"params": int(model.count_params()), **model_sizes(model, sig, _SIG)}
             print(key, sizes[key], flush=True)
             continue
         model = build_model(backbone, (*_S, 3), 4, alpha=alpha)

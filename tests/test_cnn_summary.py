@@ -76,6 +76,10 @@ def test_cpu_inference_speeds_by_network_and_size() -> None:
     # the round-robin inference run overrides the first one's Keras time
     assert speed == {("mobilenet_v2_0.35", (160, 272)): {"keras": 36.0,
                                                          "tflite_float32": 385.0}}
+    # the 1-D CNN's benchmark names its shipped model "reference" too: not a MobileNetV2
+    speed = cpu_inference({"bench_cnn_signal": _bench({"reference keras infer": 250.0,
+                                                       "reference tflite float16 infer": 900.0})})
+    assert speed == {("resnet1d_32", (1000, 12)): {"keras": 250.0, "tflite_float16": 900.0}}
 
 
 def test_configs_sharing_a_network_keep_their_own_cv_speed(tmp_path: Path) -> None:
