@@ -57,7 +57,7 @@ QUICK_OUT = ROOT / "out" / "study-quick"
 #: Runner JSON results (``benchmarks.runner.Table``) rendered into docs/results/<name>.md.
 JSON_TABLES = ("bench_digitize", "bench_digitize_truth_panels", "bench_reference_sheets",
                "bench_front_stages", "bench_generality", "bench_synth", "bench_cnn",
-               "feature_extraction")
+               "bench_cnn_signal", "feature_extraction")
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,15 @@ STEPS: tuple[Step, ...] = (
     Step("cnn", "benchmarks.compare_cnn", (), ("--report",), "CNN models, grouped vs leaky CV"),
     Step("signal_cnn", "benchmarks.signal_cnn_study", (), ("--report",),
          "1-D CNN on the digitized leads vs the feature model (3 fold seeds), and both fused"),
+    Step("signal_cnn_variants", "benchmarks.signal_cnn_variants", (), ("--report",),
+         "1-D CNN: other seeds, seed ensembles, test-time shifts, ablations (seed-0 folds)"),
     Step("cnn_summary", "benchmarks.cnn_summary", (), (),
          "every CNN measured (CPU and GPU) and the best feature model in one table"),
     Step("cnn_speed", "benchmarks.bench_cnn", (),
          ("--sheets", "8", "--repeat", "2", "--skip-training"), "CNN training/inference speed"),
+    Step("cnn_speed_signal", "benchmarks.bench_cnn", ("--signal",),
+         ("--signal", "--sheets", "32", "--repeat", "2"),
+         "1-D CNN: Keras vs TFLite inference speed and agreement"),
     Step("fig_stages", "examples.stages", (), (), "docs figures: the digitization stages"),
     Step("fig_overlay", "examples.digitize_overlay", (), (), "docs figure: digitize + overlay"),
     Step("fig_batch", "examples.batch_to_wfdb", ("--fresh",), ("--fresh",),
