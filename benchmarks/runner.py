@@ -307,6 +307,25 @@ def command_line() -> str:
     return shlex.join(argv)
 
 
+def load_fold_records(path: Path) -> dict[str, Any]:
+    """A resumable study's results file, or a new one (this machine, this command, no runs).
+
+    The file holds ``{"machine", "command", "runs": [one record per fit]}``; studies append
+    a record as each fit ends (:func:`save_fold_records`), so an interrupted run resumes.
+    """
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    return {"machine": machine_info(), "command": command_line(), "runs": []}
+
+
+def save_fold_records(path: Path, res: dict[str, Any], *, indent: int | None = 1) -> None:
+    """Write ``res`` to ``path`` atomically (a killed run leaves the previous file whole)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=indent))
+    os.replace(tmp, path)
+
+
 def _utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 

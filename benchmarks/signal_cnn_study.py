@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.runner import command_line, machine_info
+from benchmarks.runner import load_fold_records, save_fold_records
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ecg-images"
@@ -41,16 +41,11 @@ MODELS = ("signal-cnn", "features-ensemble", "signal-cnn + features-ensemble")
 
 
 def _load() -> dict[str, Any]:
-    if RESULTS.is_file():
-        return json.loads(RESULTS.read_text())
-    return {"machine": machine_info(), "command": command_line(), "runs": []}
+    return load_fold_records(RESULTS)
 
 
 def _save(res: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    os.replace(tmp, RESULTS)
+    save_fold_records(RESULTS, res, indent=1)
 
 
 def reused_folds(source: str | None) -> dict[int, dict[str, Any]]:

@@ -40,7 +40,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
 import datetime as dt
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -49,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.runner import command_line, machine_info
+from benchmarks.runner import load_fold_records, save_fold_records
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ecg-images"
@@ -102,16 +101,11 @@ ENSEMBLES = {"n_members=2 (seed+0, seed+100)": ("seed+0", "seed+100"),
 
 
 def _load() -> dict[str, Any]:
-    if RESULTS.is_file():
-        return json.loads(RESULTS.read_text())
-    return {"machine": machine_info(), "command": command_line(), "runs": []}
+    return load_fold_records(RESULTS)
 
 
 def _save(res: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res))
-    os.replace(tmp, RESULTS)
+    save_fold_records(RESULTS, res, indent=None)
 
 
 def _fit(name: str, k: int, x: np.ndarray, y: np.ndarray) -> Any:

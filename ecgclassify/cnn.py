@@ -485,19 +485,8 @@ class CNNPredictor(BasePredictor):
     def plot_history(self, ax: Any = None) -> Any:
         """Plot training and validation loss/accuracy per epoch; returns the axes."""
         self._check_fitted()
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        h = getattr(self, "history_", {})
-        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
-            if h.get(key):
-                ax.plot(np.arange(1, len(h[key]) + 1), h[key], label=key,
-                        linestyle="--" if key.startswith("val") else "-")
-        ax.set_xlabel("epoch")
-        ax.set_title(f"{self.backbone} ({self.input})")
-        ax.legend()
-        return ax
+        return plot_history(getattr(self, "history_", {}), ax,
+                            title=f"{self.backbone} ({self.input})")
 
     # --- persistence ---------------------------------------------------------------
     def _save_payload(self, directory: Path) -> dict[str, Any]:
@@ -514,6 +503,48 @@ class CNNPredictor(BasePredictor):
         self.image_size = tuple(info.get("image_size", self.image_size_))
         self.color = str(info.get("color", "rgb"))
         self.model_, self.history_ = load_keras_payload(directory, info)
+
+
+def plot_history(history: dict[str, Any], ax: Any = None, *, title: str = "") -> Any:
+    """Plot a Keras predictor's per-epoch ``history_`` (what :meth:`plot_history` draws).
+
+    Parameters
+    ----------
+    history : dict of str to list of float
+        ``loss``, and where present ``val_loss``, ``accuracy``, ``val_accuracy`` and an
+        ensemble's ``loss_member_m`` (thin lines).
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when omitted.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> ax = plot_history({"loss": [1.2, 0.6, 0.3], "val_loss": [1.3, 0.9, 0.8]})
+    >>> [line.get_label() for line in ax.get_lines()]
+    ['loss', 'val_loss']
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    members = sorted(k for k in history if k.startswith("loss_member_"))
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy", *members):
+        if history.get(key):
+            member = key in members
+            ax.plot(np.arange(1, len(history[key]) + 1), history[key], label=key,
+                    linestyle="--" if key.startswith("val") else "-",
+                    linewidth=0.8 if member else 1.5, alpha=0.6 if member else 1.0)
+    ax.set_xlabel("epoch")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax
 
 
 def save_keras_payload(model: Any, history: dict[str, Any], directory: Path) -> dict[str, str]:

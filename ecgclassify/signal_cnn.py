@@ -36,6 +36,7 @@ from .cnn import (
     _EpochTimer,
     _import_keras,
     load_keras_payload,
+    plot_history,
     save_keras_payload,
     weights_only,
 )
@@ -407,6 +408,13 @@ class SignalCNNPredictor(BasePredictor):
         for i in range(0, len(x), 256):
             out[i:i + 256] = np.asarray(self.model_(x[i:i + 256], training=False))
         return out
+
+    def plot_history(self, ax: Any = None) -> Any:
+        """Plot the training loss per epoch (and each ensemble member's); returns the axes."""
+        self._check_fitted()
+        members = f", {self.n_members} members" if int(self.n_members) > 1 else ""
+        return plot_history(getattr(self, "history_", {}), ax,
+                            title=f"1-D ResNet, width {self.width}{members}")
 
     # --- persistence ---------------------------------------------------------------
     def _save_payload(self, directory: Path) -> dict[str, Any]:

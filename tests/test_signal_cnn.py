@@ -141,6 +141,11 @@ def test_ensemble_averages_its_seeded_members(tmp_path: Path) -> None:
                                (np.array(one.history_["loss"]) + two.history_["loss"]) / 2,
                                atol=1e-6)
     assert len(ens.history_["epoch_time_s"]) == 2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    labels = [ln.get_label() for ln in ens.plot_history().get_lines()]
+    assert labels == ["loss", "loss_member_0", "loss_member_1"]
     back = load_predictor(ens.save(tmp_path / "e.ecgmodel"))
     assert back.n_members == 2
     np.testing.assert_array_equal(back.predict_proba(X), ens.predict_proba(X))

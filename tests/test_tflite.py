@@ -32,6 +32,18 @@ def fitted() -> tuple[object, list[np.ndarray], np.ndarray]:
     return clf.fit(X, y), X, y
 
 
+def _last_line_without_tensorflow(archive: Path, expression: str) -> str:
+    """Load ``archive`` in a fresh interpreter, print ``expression`` (``p`` is the predictor);
+    fails if TensorFlow got imported there."""
+    code = ("import sys, numpy as np, ecgclassify; "
+            f"p = ecgclassify.load_predictor({str(archive)!r}); print({expression}); "
+            "sys.exit(int('tensorflow' in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1]
+
+
 def test_float32_export_agrees_with_keras(fitted: tuple, tmp_path: Path) -> None:
     from ecgclassify import load_predictor
     from ecgclassify.tflite import TFLitePredictor, export_tflite
@@ -84,14 +96,9 @@ def test_lite_archive_predicts_without_tensorflow(fitted: tuple, tmp_path: Path)
     export_tflite(clf, tmp_path / "m.ecgmodel")
     Image.fromarray(X[0]).save(tmp_path / "s.png")
     expected = int(clf.predict([X[0]])[0])
-    code = ("import sys; import ecgclassify; "
-            f"p = ecgclassify.load_predictor({str(tmp_path / 'm.ecgmodel')!r}); "
-            f"print(int(p.predict([{str(tmp_path / 's.png')!r}])[0])); "
-            "sys.exit(int('tensorflow' in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert int(out.stdout.strip().splitlines()[-1]) == expected
+    line = _last_line_without_tensorflow(tmp_path / "m.ecgmodel",
+                                         f"int(p.predict([{str(tmp_path / 's.png')!r}])[0])")
+    assert int(line) == expected
 
 
 def test_grey_predictor_exports_its_colour(tmp_path: Path) -> None:
@@ -138,11 +145,6 @@ def test_signal_cnn_exports_and_runs_without_tensorflow(tmp_path: Path) -> None:
     # a fresh interpreter holding only the archive and ai-edge-litert (no TensorFlow)
     x_path = tmp_path / "x.npy"
     np.save(x_path, clf.preprocess(X))
-    code = ("import sys, numpy as np, ecgclassify; "
-            f"p = ecgclassify.load_predictor({str(tmp_path / 's.ecgmodel')!r}); "
-            f"print(p.predict_proba_prepared(np.load({str(x_path)!r})).argmax(1).tolist()); "
-            "sys.exit(int('tensorflow' in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == str(ref.argmax(1).tolist())
+    line = _last_line_without_tensorflow(
+        tmp_path / "s.ecgmodel", f"p.predict_proba_prepared(np.load({str(x_path)!r})).argmax(1).tolist()")
+    assert line == str(ref.argmax(1).tolist())
