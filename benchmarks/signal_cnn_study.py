@@ -66,6 +66,7 @@ def reused_folds(source: str | None) -> dict[int, dict[str, Any]]:
     out = {}
     for r in json.loads(Path(path).read_text())["runs"]:
         params = {k: v for k, v in r.get("params", {}).items() if k != "predictor"}
+        params.setdefault("pooling", "avg")  # records made before the parameter existed
         if (r["model"] == name and r["protocol"] == "grouped" and "proba" in r
                 and all(defaults.get(k) == v for k, v in params.items())):
             out[int(r["fold"])] = r

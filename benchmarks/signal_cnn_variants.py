@@ -1,7 +1,7 @@
 """Variants of the 1-D CNN on the seed-0 grouped folds: seed ensembles, test-time shifts, ablations.
 
-Each variant trains :class:`~ecgclassify.signal_cnn.SignalCNNPredictor` (its defaults unless
-the variant says otherwise) on the training files of each of the 5 grouped folds of
+Each variant trains :class:`~ecgclassify.signal_cnn.SignalCNNPredictor` (its defaults, but
+average pooling, unless the variant says otherwise) on the training files of each of the 5 grouped folds of
 ``benchmarks.compare_cnn`` (fold seed 0; network seed = fold index + the variant's seed
 offset) and keeps the test files' probabilities, plain and averaged over circular time
 shifts of -0.2, -0.1, 0, 0.1 and 0.2 s (test-time augmentation). The report scores each
@@ -11,9 +11,9 @@ which is what the report does with the ``seed+100`` and ``seed+200`` variants).
 
 Variants:
 
-- ``seed+0``: the defaults; the same fits as the ``signal_resnet1d`` rows of
-  ``benchmarks.compare_cnn`` (training is deterministic).
-- ``seed+100``, ``seed+200``: the defaults with other network seeds.
+- ``seed+0``: the first defaults (average pooling); the same fits as the ``signal_resnet1d``
+  rows of ``benchmarks.compare_cnn`` (training is deterministic).
+- ``seed+100``, ``seed+200``: the same with other network seeds.
 - ``compact``: each lead's own 2.5 s window of the 3x4 sheet side by side, plus the rhythm
   lead cut into four 2.5 s channels (input 250 x 16 instead of 1000 x 12): no time
   position is empty, but leads of different columns no longer line up in time.
@@ -21,6 +21,10 @@ Variants:
   zeroed with probability 0.1 (as if the digitizer had lost it).
 - ``width-16``: half the filters (0.14 M weights instead of 0.55 M).
 - ``epochs-30``: half the epochs (the cosine decay then ends at epoch 30).
+- ``avg+max-pool``: ``SignalCNNPredictor(pooling="avg+max")``, global average and max
+  pooling side by side before the classifier, so that one odd beat in ten is not averaged
+  away. Chosen after the variants above on these folds, so ``--fold-seeds 1 2`` confirms it
+  on folds it was not chosen on.
 
 Every sheet is digitized once through the usual cache. About 2.5 min a fold for the
 default network on the 2-core CPU (``compact``: ~1 min); resumable, one record per
@@ -40,6 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
 import datetime as dt
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -86,14 +91,16 @@ def lead_dropout(augment: Callable[..., np.ndarray], amp: float = 0.1, drop: flo
 
 
 #: name -> (network seed offset, SignalCNNPredictor parameters, input transform, augmentation)
+_AVG = {"pooling": "avg"}  #: the pooling of the first study (SignalCNNPredictor's default then)
 VARIANTS: dict[str, tuple[int, dict[str, Any], str | None, str | None]] = {
-    "seed+0": (0, {}, None, None),
-    "seed+100": (100, {}, None, None),
-    "seed+200": (200, {}, None, None),
-    "compact": (0, {"duration_s": 2.5}, "compact", None),
-    "lead-dropout": (0, {}, None, "lead-dropout"),
-    "width-16": (0, {"width": 16}, None, None),
-    "epochs-30": (0, {"epochs": 30}, None, None),
+    "seed+0": (0, _AVG, None, None),
+    "seed+100": (100, _AVG, None, None),
+    "seed+200": (200, _AVG, None, None),
+    "compact": (0, dict(_AVG, duration_s=2.5), "compact", None),
+    "lead-dropout": (0, _AVG, None, "lead-dropout"),
+    "width-16": (0, dict(_AVG, width=16), None, None),
+    "epochs-30": (0, dict(_AVG, epochs=30), None, None),
+    "avg+max-pool": (0, {"pooling": "avg+max"}, None, None),
 }
 #: ensembles reported: label -> member variants (as SignalCNNPredictor(n_members=...) builds)
 ENSEMBLES = {"n_members=2 (seed+0, seed+100)": ("seed+0", "seed+100"),
@@ -121,8 +128,13 @@ def _fit(name: str, k: int, x: np.ndarray, y: np.ndarray) -> Any:
         sc.augment_signals = original
 
 
-def run(variants: list[str], data: Path = DATA) -> dict[str, Any]:
-    """Train every (variant, fold) not yet in the results file; returns the results."""
+def run(variants: list[str], data: Path = DATA, fold_seeds: tuple[int, ...] = (0,)
+        ) -> dict[str, Any]:
+    """Train every (variant, fold seed, fold) not yet in the results file; returns the results.
+
+    Fold seeds other than 0 confirm a variant on folds it was not chosen on
+    (:func:`confirmation`).
+    """
     from ecgclassify.datasets import ensure_reference_images, load_image_folder
     from ecgclassify.signal_cnn import SignalCNNPredictor
     from ecgclassify.splits import grouped_stratified_kfold
@@ -135,30 +147,36 @@ def run(variants: list[str], data: Path = DATA) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         signals = SignalCNNPredictor(verbose=True).preprocess(list(ds.paths))
-    folds = list(grouped_stratified_kfold(y, ds.content_hashes, N_SPLITS, 0))
     res = _load()
-    done = {(r["variant"], r["fold"]) for r in res["runs"]}
-    for name in variants:
-        x_all = compact_layout(signals) if VARIANTS[name][2] == "compact" else signals
-        for k, (tr, te) in enumerate(folds):
-            if (name, k) in done:
-                continue
-            t0 = time.perf_counter()
-            clf = _fit(name, k, x_all[tr], y[tr])
-            train_s = time.perf_counter() - t0
-            x_te = x_all[te]
-            shifts = [round(s * float(clf.fs)) for s in TTA_SHIFTS_S]
-            p_tta = np.mean([clf.predict_proba_prepared(np.roll(x_te, s, axis=1))
-                             for s in shifts], axis=0)
-            res["runs"].append({
-                "variant": name, "fold": k, "test_index": te.tolist(),
-                "y_true": y[te].tolist(),
-                "proba": np.round(clf.predict_proba_prepared(x_te), 6).tolist(),
-                "proba_tta": np.round(p_tta, 6).tolist(), "train_time_s": train_s,
-                "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
-            _save(res)
-            print(f"{name} fold {k + 1}: {train_s:.0f} s", flush=True)
+    done = {(r["variant"], r.get("fold_seed", 0), r["fold"]) for r in res["runs"]}
+    for fold_seed in fold_seeds:
+        folds = list(grouped_stratified_kfold(y, ds.content_hashes, N_SPLITS, fold_seed))
+        for name in variants:
+            _run_folds(name, fold_seed, folds, signals, y, res, done)
     return res
+
+
+def _run_folds(name: str, fold_seed: int, folds: list[Any], signals: np.ndarray,
+               y: np.ndarray, res: dict[str, Any], done: set[tuple[str, int, int]]) -> None:
+    x_all = compact_layout(signals) if VARIANTS[name][2] == "compact" else signals
+    for k, (tr, te) in enumerate(folds):
+        if (name, fold_seed, k) in done:
+            continue
+        t0 = time.perf_counter()
+        clf = _fit(name, k, x_all[tr], y[tr])
+        train_s = time.perf_counter() - t0
+        x_te = x_all[te]
+        shifts = [round(s * float(clf.fs)) for s in TTA_SHIFTS_S]
+        p_tta = np.mean([clf.predict_proba_prepared(np.roll(x_te, s, axis=1))
+                         for s in shifts], axis=0)
+        res["runs"].append({
+            "variant": name, "fold_seed": fold_seed, "fold": k, "test_index": te.tolist(),
+            "y_true": y[te].tolist(),
+            "proba": np.round(clf.predict_proba_prepared(x_te), 6).tolist(),
+            "proba_tta": np.round(p_tta, 6).tolist(), "train_time_s": train_s,
+            "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        _save(res)
+        print(f"{name} fold seed {fold_seed} fold {k + 1}: {train_s:.0f} s", flush=True)
 
 
 def _macro_f1(y: np.ndarray, proba: np.ndarray) -> float:
@@ -176,7 +194,7 @@ def _cells(per_fold: list[float]) -> str:
 def report(res: dict[str, Any]) -> str:
     """Markdown: macro-F1 per fold and mean ± SD of each variant, with and without TTA,
     and of the seed ensembles (rows are left out where folds are missing)."""
-    by = {(r["variant"], r["fold"]): r for r in res["runs"]}
+    by = {(r["variant"], r["fold"]): r for r in res["runs"] if r.get("fold_seed", 0) == 0}
     if not by:
         raise ValueError("no fold records: run the study first")
     lines = ["| variant | macro-F1 per fold | mean ± SD | with test-time shifts | "
@@ -210,14 +228,65 @@ def report(res: dict[str, Any]) -> str:
             f"per file; {desc}. Command: `python -m benchmarks.signal_cnn_variants`.\n")
 
 
+def confirmation(res: dict[str, Any], study: dict[str, Any] | None) -> str:
+    """Markdown: variants run on other fold seeds, paired with the defaults on the same folds.
+
+    The defaults' scores come from ``benchmarks.signal_cnn_study`` (``study``: its results,
+    same folds and network seeds); fold seed 0 pairs with the ``seed+0`` variant. Empty when
+    no variant ran on another fold seed.
+    """
+    other = sorted({(r["variant"], r.get("fold_seed", 0)) for r in res["runs"]
+                    if r.get("fold_seed", 0) != 0})
+    if not other:
+        return ""
+    base: dict[tuple[int, int], float] = {}
+    for r in (study or {}).get("runs", []):
+        base[(int(r["seed"]), int(r["fold"]))] = float(r["scores"]["signal-cnn"]["macro_f1"])
+    for r in res["runs"]:
+        if r["variant"] == "seed+0" and r.get("fold_seed", 0) == 0:
+            base[(0, r["fold"])] = _macro_f1(np.asarray(r["y_true"]), np.asarray(r["proba"]))
+    lines = ["| variant | fold seed | macro-F1 per fold | mean | defaults, same folds and seeds "
+             "| paired difference (SD) |", "|---|---|---|---|---|---|"]
+    diffs: dict[str, list[float]] = {}
+    for name in sorted({v for v, _ in other}):
+        for fs in sorted({0} | {f for v, f in other if v == name}):
+            recs = sorted((r for r in res["runs"] if r["variant"] == name
+                           and r.get("fold_seed", 0) == fs), key=lambda r: r["fold"])
+            if len(recs) < N_SPLITS or any((fs, r["fold"]) not in base for r in recs):
+                continue
+            f1 = np.array([_macro_f1(np.asarray(r["y_true"]), np.asarray(r["proba"]))
+                           for r in recs])
+            ref = np.array([base[(fs, r["fold"])] for r in recs])
+            diffs.setdefault(name, []).extend((f1 - ref).tolist())
+            d = f1 - ref
+            lines.append(f"| {name} | {fs} | " + " ".join(f"{v:.3f}" for v in f1)
+                         + f" | {f1.mean():.3f} | {ref.mean():.3f} | {d.mean():+.3f} "
+                         f"({d.std(ddof=1):.3f}) |")
+    for name, d_all in diffs.items():
+        d = np.asarray(d_all)
+        lines.append(f"| {name} | all | {d.size} folds | | | {d.mean():+.3f} "
+                     f"({d.std(ddof=1) if d.size > 1 else 0.0:.3f}); ahead on "
+                     f"{int((d > 0).sum())}, behind on {int((d < 0).sum())} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    ap.add_argument("--fold-seeds", type=int, nargs="+", default=[0],
+                    help="fold assignments (0: the CNN table's; others confirm a variant on "
+                    "folds it was not chosen on, paired with benchmarks.signal_cnn_study)")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--report", action="store_true", help="only render the table")
     args = ap.parse_args(argv)
-    res = _load() if args.report else run(args.variants, Path(args.data))
+    res = _load() if args.report else run(args.variants, Path(args.data),
+                                          tuple(args.fold_seeds))
     table = report(res)
+    study = ROOT / "benchmarks" / "results" / "signal_cnn_study.json"
+    confirm = confirmation(res, json.loads(study.read_text()) if study.is_file() else None)
+    if confirm:
+        table += ("\nOn other fold assignments, paired with the defaults on the same folds "
+                  "and network seeds (`benchmarks.signal_cnn_study`):\n\n" + confirm)
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(table)
     print(table)

@@ -83,6 +83,11 @@ def test_model_shape_and_width() -> None:
     m = build_signal_model(1000, 12, 4, width=8)
     assert m.output_shape == (None, 4)
     assert build_signal_model(1000, 12, 4, width=16).count_params() > 3 * m.count_params()
+    # avg+max pooling doubles the classifier's input: 32 more features x 4 classes
+    both = build_signal_model(1000, 12, 4, width=8, pooling="avg+max")
+    assert both.count_params() - m.count_params() == 4 * 8 * 4
+    with pytest.raises(ConfigurationError, match="pooling"):
+        build_signal_model(1000, 12, 4, pooling="min")
 
 
 # --- the predictor ------------------------------------------------------------------------
@@ -188,6 +193,8 @@ def test_errors_and_registry() -> None:
         SignalCNNPredictor(fs=10, duration_s=2).fit(X, y)
     with pytest.raises(ConfigurationError, match="class_weight"):
         SignalCNNPredictor(class_weight="auto").fit(X, y)
+    with pytest.raises(ConfigurationError, match="pooling"):
+        SignalCNNPredictor(pooling="max").fit(X, y)
     with pytest.raises(ConfigurationError, match="sequence"):
         SignalCNNPredictor().preprocess(X[0])
     assert "signal-cnn" in available_models()

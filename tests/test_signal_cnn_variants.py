@@ -59,3 +59,22 @@ def test_report_scores_variants_and_averages_ensemble_members() -> None:
     assert "compact" not in rows and "n_members=3 (seed+0, +100, +200)" not in rows
     with pytest.raises(ValueError, match="no fold records"):
         report({"runs": []})
+
+
+def test_confirmation_pairs_other_fold_seeds_with_the_study() -> None:
+    from benchmarks.signal_cnn_variants import confirmation
+
+    y = [0, 1, 1, 0]
+    right = [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]]
+    one_wrong = [[0.9, 0.1], [0.2, 0.8], [0.55, 0.45], [0.7, 0.3]]  # macro-F1 0.733
+    runs = (_recs("seed+0", [one_wrong] * N_SPLITS, y)
+            + _recs("v", [right] * N_SPLITS, y)  # fold seed 0: 1.0 against 0.733
+            + [dict(r, fold_seed=1) for r in _recs("v", [one_wrong] * N_SPLITS, y)])
+    study = {"runs": [{"seed": 1, "fold": k, "scores": {"signal-cnn": {"macro_f1": 0.8}}}
+                      for k in range(N_SPLITS)]}
+    md = confirmation({"runs": runs}, study)
+    rows = [ln for ln in md.splitlines() if ln.startswith("| v |")]
+    assert "| 0 | 1.000 1.000 1.000 1.000 1.000 | 1.000 | 0.733 | +0.267 (0.000) |" in rows[0]
+    assert "| 1 | 0.733 0.733 0.733 0.733 0.733 | 0.733 | 0.800 | -0.067 (0.000) |" in rows[1]
+    assert "| all | 10 folds |" in rows[2] and "ahead on 5, behind on 5" in rows[2]
+    assert confirmation({"runs": runs[:10]}, study) == ""  # nothing on another fold seed
