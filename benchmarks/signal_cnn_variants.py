@@ -172,8 +172,8 @@ def _run_folds(name: str, fold_seed: int, folds: list[Any], signals: np.ndarray,
         res["runs"].append({
             "variant": name, "fold_seed": fold_seed, "fold": k, "test_index": te.tolist(),
             "y_true": y[te].tolist(),
-            "proba": np.round(clf.predict_proba_prepared(x_te), 6).tolist(),
-            "proba_tta": np.round(p_tta, 6).tolist(), "train_time_s": train_s,
+            "proba": np.round(clf.predict_proba_prepared(x_te), 4).tolist(),
+            "proba_tta": np.round(p_tta, 4).tolist(), "train_time_s": train_s,
             "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
         _save(res)
         print(f"{name} fold seed {fold_seed} fold {k + 1}: {train_s:.0f} s", flush=True)
