@@ -211,7 +211,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.signal:
         table = Table("bench_cnn_signal", notes=f"batch {BATCH}, 1-D CNN input 1000 samples x "
                       "12 leads (10 s at 100 Hz), float32; per-batch wall times")
-        sizes: dict[str, Any] = {}
         agreement: Any = bench_tflite(table, args.sheets, args.repeat, signal=True)
         table.notes += f"; TFLite agreement with Keras: {agreement}"
         table.print()

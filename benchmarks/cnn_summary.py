@@ -138,10 +138,10 @@ def row_text(row: Row, runs: list[dict[str, Any]], sizes: dict[str, Any],
              cv_speed: dict[Any, float]) -> str:
     """The Markdown row of one config from its fold records (``compare_cnn`` format).
 
-    The Keras speed is the benchmark's for that network and input size, else
-    (lead crops; the 1-D network when ``bench_cnn_signal`` is missing) the CPU study's own timing inside its CV (``cv_speed``:
-    that config's own, keyed by its model name, else any CPU config of the same network
-    and input, keyed by ``(network, hw)``).
+    The Keras speed is the benchmark's for that network and input size, else (lead
+    crops; the 1-D network without ``bench_cnn_signal``) the CPU study's own timing inside
+    its CV (``cv_speed``: that config's own, keyed by its model name, else any CPU config
+    of the same network and input, keyed by ``(network, hw)``).
     """
     reps = [r["report"] for r in runs]
     n_splits = runs[0]["n_splits"]

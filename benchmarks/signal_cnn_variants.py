@@ -1,8 +1,8 @@
 """Variants of the 1-D CNN on the seed-0 grouped folds: seed ensembles, test-time shifts, ablations.
 
-Each variant trains :class:`~ecgclassify.signal_cnn.SignalCNNPredictor` (its defaults, but
-average pooling, unless the variant says otherwise) on the training files of each of the 5 grouped folds of
-``benchmarks.compare_cnn`` (fold seed 0; network seed = fold index + the variant's seed
+Each variant trains :class:`~ecgclassify.signal_cnn.SignalCNNPredictor` (its defaults, with
+the pooling spelled out, unless the variant says otherwise) on the training files of each
+of the 5 grouped folds of ``benchmarks.compare_cnn`` (fold seed 0; network seed = fold index + the variant's seed
 offset) and keeps the test files' probabilities, plain and averaged over circular time
 shifts of -0.2, -0.1, 0, 0.1 and 0.2 s (test-time augmentation). The report scores each
 variant, and the seed ensembles that ``SignalCNNPredictor(n_members=2 | 3)`` trains (its
@@ -11,7 +11,7 @@ which is what the report does with the ``seed+100`` and ``seed+200`` variants).
 
 Variants:
 
-- ``seed+0``: the first defaults (average pooling); the same fits as the ``signal_resnet1d``
+- ``seed+0``: the defaults (average pooling); the same fits as the ``signal_resnet1d``
   rows of ``benchmarks.compare_cnn`` (training is deterministic).
 - ``seed+100``, ``seed+200``: the same with other network seeds.
 - ``compact``: each lead's own 2.5 s window of the 3x4 sheet side by side, plus the rhythm
@@ -23,8 +23,8 @@ Variants:
 - ``epochs-30``: half the epochs (the cosine decay then ends at epoch 30).
 - ``avg+max-pool``: ``SignalCNNPredictor(pooling="avg+max")``, global average and max
   pooling side by side before the classifier, so that one odd beat in ten is not averaged
-  away. Chosen after the variants above on these folds, so ``--fold-seeds 1 2`` confirms it
-  on folds it was not chosen on.
+  away. Tried after the variants above, on the same folds, so ``--fold-seeds 1 2`` checks it
+  on folds it was not picked on.
 
 Every sheet is digitized once through the usual cache. About 2.5 min a fold for the
 default network on the 2-core CPU (``compact``: ~1 min); resumable, one record per
@@ -91,7 +91,7 @@ def lead_dropout(augment: Callable[..., np.ndarray], amp: float = 0.1, drop: flo
 
 
 #: name -> (network seed offset, SignalCNNPredictor parameters, input transform, augmentation)
-_AVG = {"pooling": "avg"}  #: the pooling of the first study (SignalCNNPredictor's default then)
+_AVG = {"pooling": "avg"}  #: SignalCNNPredictor's default, spelled out (records stay true)
 VARIANTS: dict[str, tuple[int, dict[str, Any], str | None, str | None]] = {
     "seed+0": (0, _AVG, None, None),
     "seed+100": (100, _AVG, None, None),

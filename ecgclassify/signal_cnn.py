@@ -46,6 +46,8 @@ __all__ = ["SignalCNNPredictor", "build_signal_model", "signal_array"]
 
 #: Clip of the network input, mV: a trace merged with its neighbour can read ±20 mV.
 CLIP_MV = 5.0
+#: Global poolings of :func:`build_signal_model`.
+POOLINGS = ("avg", "avg+max")
 
 
 def signal_array(record: ECGRecord, *, fs: float = 100.0, duration_s: float = 10.0,
@@ -164,8 +166,8 @@ def build_signal_model(n_samples: int, n_leads: int, n_classes: int, *, width: i
     for filters, stride in ((width, 1), (2 * width, 2), (2 * width, 1), (4 * width, 2),
                             (4 * width, 2)):
         x = block(x, filters, stride)
-    if pooling not in ("avg", "avg+max"):
-        raise ConfigurationError(f"pooling must be 'avg' or 'avg+max'; got {pooling!r}")
+    if pooling not in POOLINGS:
+        raise ConfigurationError(f"pooling must be one of {POOLINGS}; got {pooling!r}")
     pooled = layers.GlobalAveragePooling1D()(x)
     if pooling == "avg+max":
         pooled = layers.Concatenate()([pooled, layers.GlobalMaxPooling1D()(x)])
@@ -245,8 +247,8 @@ class SignalCNNPredictor(BasePredictor):
     """
 
     def __init__(self, fs: float = 100.0, duration_s: float = 10.0, width: int = 32,
-                 pooling: str = "avg", epochs: int = 60, batch_size: int = 32, learning_rate: float = 1e-3,
-                 augment: bool = True, class_weight: str | None = "balanced",
+                 pooling: str = "avg", epochs: int = 60, batch_size: int = 32,
+                 learning_rate: float = 1e-3, augment: bool = True, class_weight: str | None = "balanced",
                  deduplicate: bool = True, digitize_kwargs: dict[str, Any] | None = None,
                  cache_dir: str | None = None, use_cache: bool = True, n_members: int = 1,
                  seed: int = 0, verbose: bool = False) -> None:
@@ -401,8 +403,8 @@ class SignalCNNPredictor(BasePredictor):
         if round(float(self.fs) * float(self.duration_s)) < 64:
             raise ConfigurationError("fs * duration_s must give at least 64 samples "
                                      "(the network downsamples 16-fold)")
-        if self.pooling not in ("avg", "avg+max"):
-            raise ConfigurationError(f"pooling must be 'avg' or 'avg+max'; got {self.pooling!r}")
+        if self.pooling not in POOLINGS:  # before any digitization
+            raise ConfigurationError(f"pooling must be one of {POOLINGS}; got {self.pooling!r}")
         if self.class_weight not in ("balanced", None):
             raise ConfigurationError(f"class_weight must be 'balanced' or None; "
                                      f"got {self.class_weight!r}")
