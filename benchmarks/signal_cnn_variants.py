@@ -25,6 +25,9 @@ Variants:
   pooling side by side before the classifier, so that one odd beat in ten is not averaged
   away. Tried after the variants above, on the same folds, so ``--fold-seeds 1 2`` checks it
   on folds it was not picked on.
+- ``stretch-0.1``: ``SignalCNNPredictor(stretch=0.1)``, a random time stretch of x U(0.9, 1.1)
+  on top of the usual augmentation. It won the quick screen of ``benchmarks.signal_cnn_screen``
+  (15 folds at width 16 and 30 epochs), and is run here at the defaults on fold seeds 0-2.
 
 Every sheet is digitized once through the usual cache. About 2.5 min a fold for the
 default network on the 2-core CPU (``compact``: ~1 min); resumable, one record per
@@ -101,6 +104,7 @@ VARIANTS: dict[str, tuple[int, dict[str, Any], str | None, str | None]] = {
     "width-16": (0, dict(_AVG, width=16), None, None),
     "epochs-30": (0, dict(_AVG, epochs=30), None, None),
     "avg+max-pool": (0, {"pooling": "avg+max"}, None, None),
+    "stretch-0.1": (0, dict(_AVG, stretch=0.1), None, None),
 }
 #: ensembles reported: label -> member variants (as SignalCNNPredictor(n_members=...) builds)
 ENSEMBLES = {"n_members=2 (seed+0, seed+100)": ("seed+0", "seed+100"),

@@ -36,6 +36,8 @@ RESULT_COMMANDS: dict[str, str] = {
     "bench_cnn_signal.md": "python -m benchmarks.bench_cnn --signal",
     "signal_cnn_study.md": "python -m benchmarks.signal_cnn_study",
     "signal_cnn_variants.md": "python -m benchmarks.signal_cnn_variants",
+    "signal_cnn_screen.md": "python -m benchmarks.signal_cnn_screen",
+    "hard_sheets.md": "python -m benchmarks.hard_sheets",
     "batch.md": "python -m benchmarks.bench_batch",
     "bench_digitize.md": "python -m benchmarks.bench_digitize",
     "bench_digitize_truth_panels.md": "python -m benchmarks.bench_digitize --truth-panels",

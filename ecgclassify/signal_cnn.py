@@ -42,7 +42,7 @@ from .cnn import (
 )
 from .feature_predictor import digitize_records
 
-__all__ = ["SignalCNNPredictor", "build_signal_model", "signal_array"]
+__all__ = ["SignalCNNPredictor", "build_signal_model", "signal_array", "time_stretch"]
 
 #: Clip of the network input, mV: a trace merged with its neighbour can read ±20 mV.
 CLIP_MV = 5.0
@@ -199,6 +199,10 @@ class SignalCNNPredictor(BasePredictor):
     augment : bool, default True
         Each training batch is drawn anew: amplitude x U(0.85, 1.15) per sheet,
         a circular time shift of up to ±0.2 s, Gaussian noise of 0.02 mV.
+    stretch : float, default 0
+        With ``augment``, also stretch each training input in time by a factor
+        U(1 - stretch, 1 + stretch) (:func:`time_stretch`; 0.1: as if the heart rate
+        differed by up to 10 %).
     class_weight : {"balanced", None}, default "balanced"
         Per-class loss weights inversely proportional to class frequency.
     deduplicate : bool, default True
@@ -248,7 +252,8 @@ class SignalCNNPredictor(BasePredictor):
 
     def __init__(self, fs: float = 100.0, duration_s: float = 10.0, width: int = 32,
                  pooling: str = "avg", epochs: int = 60, batch_size: int = 32,
-                 learning_rate: float = 1e-3, augment: bool = True, class_weight: str | None = "balanced",
+                 learning_rate: float = 1e-3, augment: bool = True, stretch: float = 0.0,
+                 class_weight: str | None = "balanced",
                  deduplicate: bool = True, digitize_kwargs: dict[str, Any] | None = None,
                  cache_dir: str | None = None, use_cache: bool = True, n_members: int = 1,
                  seed: int = 0, verbose: bool = False) -> None:
@@ -260,6 +265,7 @@ class SignalCNNPredictor(BasePredictor):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.augment = augment
+        self.stretch = stretch
         self.class_weight = class_weight
         self.deduplicate = deduplicate
         self.digitize_kwargs = digitize_kwargs
@@ -384,7 +390,11 @@ class SignalCNNPredictor(BasePredictor):
             # a fresh permutation (and augmentation) of the training set each epoch, fed as
             # arrays (faster on this CPU than a keras.utils.PyDataset drawing the same batches)
             order = rng.permutation(len(yi))
-            xe = augment_signals(x[order], rng, float(self.fs)) if self.augment else x[order]
+            xe = x[order]
+            if self.augment:
+                xe = augment_signals(xe, rng, float(self.fs))
+                if float(self.stretch) > 0:
+                    xe = time_stretch(xe, rng, float(self.stretch))
             hist = model.fit(xe, yi[order], sample_weight=weights[order], batch_size=bs,
                              epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
                              callbacks=[timer], verbose=2 if self.verbose else 0)
@@ -403,6 +413,8 @@ class SignalCNNPredictor(BasePredictor):
         if round(float(self.fs) * float(self.duration_s)) < 64:
             raise ConfigurationError("fs * duration_s must give at least 64 samples "
                                      "(the network downsamples 16-fold)")
+        if not 0.0 <= float(self.stretch) < 1.0:
+            raise ConfigurationError(f"stretch must be in [0, 1); got {self.stretch}")
         if self.pooling not in POOLINGS:  # before any digitization
             raise ConfigurationError(f"pooling must be one of {POOLINGS}; got {self.pooling!r}")
         if self.class_weight not in ("balanced", None):
@@ -464,3 +476,34 @@ def augment_signals(x: np.ndarray, rng: np.random.Generator, fs: float) -> np.nd
 
 
 register_model("signal-cnn", lambda **kw: SignalCNNPredictor(**kw))
+
+
+def time_stretch(x: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """Stretch each input in time by a random factor U(1 - amount, 1 + amount).
+
+    Output sample ``t`` is the input at ``t * factor`` (linear interpolation), so a
+    factor above 1 compresses the recording (a faster heart rate) and reads past its
+    end, where the output is 0 (as for a lead that was not printed there). One factor
+    per input, the same for all its leads.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, n_samples, n_leads)
+    rng : numpy.random.Generator
+    amount : float
+        Largest relative change of the time scale, in [0, 1).
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype; ``x`` is not modified.
+    """
+    n = x.shape[1]
+    out = np.zeros_like(x)
+    for i in range(len(x)):
+        src = np.arange(n) * rng.uniform(1 - amount, 1 + amount)
+        i0 = np.floor(src).astype(int)
+        frac = (src - i0)[:, None]
+        ok = i0 + 1 < n
+        out[i, ok] = (1 - frac[ok]) * x[i, i0[ok]] + frac[ok] * x[i, i0[ok] + 1]
+    return out

@@ -20,6 +20,7 @@ from ecgclassify.signal_cnn import (
     augment_signals,
     build_signal_model,
     signal_array,
+    time_stretch,
 )
 from ecgdigitize.errors import ConfigurationError, NotFittedError
 from ecgdigitize.record import STANDARD_LEADS, ECGRecord
@@ -230,3 +231,36 @@ def test_shipped_float16_export_agrees_with_the_keras_model() -> None:
     ref = clf.predict_proba(X)
     np.testing.assert_allclose(lite.predict_proba(X), ref, atol=5e-3)
     np.testing.assert_array_equal(lite.predict(X), clf.predict(X))
+
+
+def test_time_stretch_reads_the_input_at_scaled_times_and_is_seeded() -> None:
+    ramp = np.tile(np.arange(100, dtype=np.float32)[None, :, None], (50, 1, 2))
+    out = time_stretch(ramp, np.random.default_rng(0), 0.1)
+    # a ramp read at t * f is f * t: each input's slope is its factor, within +-10 %
+    slopes = out[:, 1:60, 0].mean(axis=1) / np.arange(1, 60).mean()
+    assert 0.9 <= slopes.min() < 0.95 and 1.05 < slopes.max() <= 1.1
+    stretched = slopes > 1.0  # read past the end: 0 there, not a wrapped-around value
+    assert np.all(out[stretched, -1, :] == 0) and np.all(out[~stretched, -1, :] > 80)
+    np.testing.assert_array_equal(out[:, :, 0], out[:, :, 1])  # one factor for all leads
+    np.testing.assert_array_equal(time_stretch(ramp, np.random.default_rng(0), 0.1), out)
+    np.testing.assert_allclose(time_stretch(ramp, np.random.default_rng(0), 0.0)[:, :-1],
+                               ramp[:, :-1])
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0])
+def test_stretch_out_of_range_is_refused_before_training(bad: float) -> None:
+    x = np.zeros((4, 100, 12), np.float32)
+    with pytest.raises(ConfigurationError, match="stretch"):
+        SignalCNNPredictor(stretch=bad).fit_prepared(x, [0, 1, 0, 1])
+
+
+def test_stretch_changes_the_training_batches_and_stays_seeded() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 0.3, (8, 128, 12)).astype(np.float32)
+    y = [0, 1] * 4
+    kw = dict(width=4, epochs=2, batch_size=4, seed=3)
+    plain = SignalCNNPredictor(**kw).fit_prepared(x, y).history_["loss"]
+    a = SignalCNNPredictor(stretch=0.1, **kw).fit_prepared(x, y).history_["loss"]
+    b = SignalCNNPredictor(stretch=0.1, **kw).fit_prepared(x, y).history_["loss"]
+    assert a == b
+    assert a != plain

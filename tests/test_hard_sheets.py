@@ -1,0 +1,52 @@
+"""Vote counting, hard-sheet selection and the what-if rescoring of ``benchmarks.hard_sheets``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.hard_sheets import hard_sheets, report, rescore, sheet_votes
+
+
+def _run(test_index: list[int], pred: list[int], n_classes: int = 3) -> dict:
+    return {"test_index": test_index, "proba": np.eye(n_classes)[pred].tolist()}
+
+
+def test_hard_sheets_pool_copies_and_need_the_threshold() -> None:
+    y = np.array([0, 0, 1, 2, 2])
+    groups = ["a", "a", "b", "c", "d"]  # files 0 and 1 are copies of one sheet
+    runs = [_run([0, 1, 2, 3], [1, 1, 1, 0]), _run([0, 1, 2, 3, 4], [1, 1, 1, 2, 0]),
+            _run([0, 1, 3, 4], [2, 2, 0, 2]), _run([0, 1, 3], [1, 1, 0])]
+    votes = sheet_votes(runs, len(y), 3)
+    np.testing.assert_array_equal(votes[0], [0, 3, 1])
+    np.testing.assert_array_equal(votes[2], [0, 2, 0])
+    hard = hard_sheets(votes, y, groups, threshold=0.75)
+    # sheet a: wrong in all 4 networks (8 votes over 2 copies), mostly called 1;
+    # sheet c: wrong in 3 of 4; sheet d: 1 of 2, not hard; sheet b: always right
+    assert [(h["index"], h["copies"], h["n_networks"], h["predicted"]) for h in hard] == \
+        [(0, 2, 4, 1), (3, 1, 4, 0)]
+    assert hard[0]["error_rate"] == 1.0 and hard[1]["error_rate"] == 0.75
+    assert [h["index"] for h in hard_sheets(votes, y, groups, threshold=0.8)] == [0]
+
+
+def test_rescore_sets_only_the_given_files_right() -> None:
+    y = np.array([0, 1, 1, 0])
+    run = _run([0, 1, 2, 3], [1, 1, 1, 0], n_classes=2)  # file 0 wrong: macro-F1 0.733
+    assert rescore([run], y, set()) == [np.float64(0.7333333333333334)]
+    assert rescore([run], y, {0}) == [1.0]
+    assert rescore([run], y, {1, 3}) == rescore([run], y, set())  # already right
+
+
+def test_report_lists_classes_sheets_and_the_what_if() -> None:
+    res = {"sources": ["x.json"], "n_runs": 30, "threshold": 0.8,
+           "votes_per_sheet_median": 16.0, "votes_per_sheet_min": 15,
+           "classes": [{"class": "myocardial infarction", "files": 207, "distinct": 26,
+                        "hard": 3}],
+           "hard": [{"file": "MI(13).jpg", "label_name": "myocardial infarction",
+                     "copies": 8, "error_rate": 1.0, "n_networks": 16,
+                     "predicted_name": "normal", "features_right": 1, "features_scored": 3}],
+           "what_if": {"seed+0": {"as scored": [0.9, 0.94], "all hard sheets right": [1.0, 1.0]}}}
+    md = report(res)
+    assert "| myocardial infarction | 207 | 26 | 8.0 | 3 |" in md
+    assert "| MI(13).jpg | myocardial infarction | 8 | 100% of 16 | normal | 1 of 3 |" in md
+    assert "| network seeds | as scored | all hard sheets right |" in md
+    assert "| seed+0 | 0.920 | 1.000 |" in md
