@@ -497,6 +497,15 @@ def time_stretch(x: np.ndarray, rng: np.random.Generator, amount: float) -> np.n
     -------
     ndarray
         Same shape and dtype; ``x`` is not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ramp = np.arange(10, dtype=np.float32).reshape(1, 10, 1)
+    >>> out = time_stretch(ramp, np.random.default_rng(0), 0.1)
+    >>> factor = float(out[0, 1, 0])  # the ramp read at t * factor
+    >>> bool(0.9 <= factor <= 1.1), np.allclose(out[0, :9, 0], factor * np.arange(9))
+    (True, True)
     """
     n = x.shape[1]
     out = np.zeros_like(x)
