@@ -28,6 +28,9 @@ Variants:
 - ``stretch-0.1``: ``SignalCNNPredictor(stretch=0.1)``, a random time stretch of x U(0.9, 1.1)
   on top of the usual augmentation. It won the quick screen of ``benchmarks.signal_cnn_screen``
   (15 folds at width 16 and 30 epochs), and is run here at the defaults on fold seeds 0-2.
+- ``rhythm-channel``: the rhythm strip in a 13th channel of its own, its lead cut back to
+  its 2.5 s column (``benchmarks.signal_cnn_screen.rhythm_channel``); second in that screen,
+  run here at the defaults on fold seeds 0-2.
 
 Every sheet is digitized once through the usual cache. About 2.5 min a fold for the
 default network on the 2-core CPU (``compact``: ~1 min); resumable, one record per
@@ -105,6 +108,7 @@ VARIANTS: dict[str, tuple[int, dict[str, Any], str | None, str | None]] = {
     "epochs-30": (0, dict(_AVG, epochs=30), None, None),
     "avg+max-pool": (0, {"pooling": "avg+max"}, None, None),
     "stretch-0.1": (0, dict(_AVG, stretch=0.1), None, None),
+    "rhythm-channel": (0, _AVG, "rhythm-channel", None),
 }
 #: ensembles reported: label -> member variants (as SignalCNNPredictor(n_members=...) builds)
 ENSEMBLES = {"n_members=2 (seed+0, seed+100)": ("seed+0", "seed+100"),
@@ -162,7 +166,15 @@ def run(variants: list[str], data: Path = DATA, fold_seeds: tuple[int, ...] = (0
 
 def _run_folds(name: str, fold_seed: int, folds: list[Any], signals: np.ndarray,
                y: np.ndarray, res: dict[str, Any], done: set[tuple[str, int, int]]) -> None:
-    x_all = compact_layout(signals) if VARIANTS[name][2] == "compact" else signals
+    transform = VARIANTS[name][2]
+    if transform == "compact":
+        x_all = compact_layout(signals)
+    elif transform == "rhythm-channel":
+        from benchmarks.signal_cnn_screen import rhythm_channel
+
+        x_all = rhythm_channel(signals)
+    else:
+        x_all = signals
     for k, (tr, te) in enumerate(folds):
         if (name, fold_seed, k) in done:
             continue

@@ -34,6 +34,9 @@ def test_rescore_sets_only_the_given_files_right() -> None:
     assert rescore([run], y, set()) == [np.float64(0.7333333333333334)]
     assert rescore([run], y, {0}) == [1.0]
     assert rescore([run], y, {1, 3}) == rescore([run], y, set())  # already right
+    # files 0 and 1 copies of one sheet (its first file, 0, is wrong), 2 and 3 distinct:
+    # per sheet the predictions are [1, 1, 0] against [0, 1, 0]: F1 (0.667 + 0.667) / 2
+    assert rescore([run], y, set(), ["a", "a", "b", "c"]) == [np.float64(2 / 3)]
 
 
 def test_report_lists_classes_sheets_and_the_what_if() -> None:
