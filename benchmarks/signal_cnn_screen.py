@@ -53,7 +53,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
 import datetime as dt
-import hashlib
 import time
 import warnings
 from pathlib import Path
@@ -194,13 +193,6 @@ def train(x: np.ndarray, yi: np.ndarray, seed: int, fs: float, *, width: int = 1
     return model
 
 
-def _first_copies(x: np.ndarray) -> np.ndarray:
-    """Indices of the first of each set of identical inputs, in order."""
-    digests = [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in x]
-    _, first = np.unique(digests, return_index=True)
-    return np.sort(first)
-
-
 def _rhythm_features(paths: list[Any]) -> np.ndarray:
     """:data:`RHYTHM_FEATURES` of every sheet (digitization and features from the cache)."""
     from ecgclassify.feature_predictor import FeaturePredictor
@@ -218,7 +210,7 @@ def run(variants: list[str], data: Path = DATA, fold_seeds: tuple[int, ...] = FO
         ) -> dict[str, Any]:
     """Train every (variant, fold seed, fold) not yet in the results file; returns the results."""
     from ecgclassify.datasets import ensure_reference_images, load_image_folder
-    from ecgclassify.signal_cnn import SignalCNNPredictor
+    from ecgclassify.signal_cnn import SignalCNNPredictor, first_copies
     from ecgclassify.splits import grouped_stratified_kfold
 
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -251,7 +243,7 @@ def run(variants: list[str], data: Path = DATA, fold_seeds: tuple[int, ...] = FO
                 if (name, fold_seed, k) in done:
                     continue
                 t0 = time.perf_counter()
-                keep = tr[_first_copies(inputs[key][tr])]
+                keep = tr[first_copies(inputs[key][tr])]
                 x_te: Any = inputs[key][te]
                 if extra_kind is not None:
                     f_tr, f_te = standardise(rhythm[keep], rhythm[te])

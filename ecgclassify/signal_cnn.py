@@ -336,9 +336,7 @@ class SignalCNNPredictor(BasePredictor):
         x = np.asarray(signals, np.float32)
         yi = np.searchsorted(self.classes_, y_arr)
         if self.deduplicate:
-            digests = [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in x]
-            _, first = np.unique(digests, return_index=True)
-            keep = np.sort(first)
+            keep = first_copies(x)
             x, yi = x[keep], yi[keep]
         weights = np.ones(len(yi), np.float32)
         if self.class_weight == "balanced":
@@ -449,6 +447,18 @@ class SignalCNNPredictor(BasePredictor):
 
     def _load_payload(self, directory: Path, info: dict[str, Any]) -> None:
         self.model_, self.history_ = load_keras_payload(directory, info)
+
+
+def first_copies(x: np.ndarray) -> np.ndarray:
+    """Indices of the first of each set of identical inputs along axis 0, in order.
+
+    Examples
+    --------
+    >>> first_copies(np.array([[1.0], [2.0], [1.0], [3.0]])).tolist()
+    [0, 1, 3]
+    """
+    digests = [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in x]
+    return np.sort(np.unique(digests, return_index=True)[1])
 
 
 def augment_signals(x: np.ndarray, rng: np.random.Generator, fs: float) -> np.ndarray:
