@@ -271,7 +271,10 @@ def _macro_f1(r: dict[str, Any]) -> float:
 
 def report(res: dict[str, Any]) -> str:
     """Markdown: per recipe, the mean macro-F1 of each fold seed, of all 15 folds, and the
-    paired difference with ``base`` on the same folds (recipes missing a fold are left out)."""
+    paired difference with ``base`` on the same folds.
+
+    A recipe stopped before its 15 folds is shown on the folds it has, with how many (a
+    fold seed it did not finish reads ``k of 5``); the base must have all 15."""
     scores: dict[str, dict[tuple[int, int], float]] = {}
     times: dict[str, list[float]] = {}
     for r in res["runs"]:
@@ -281,21 +284,28 @@ def report(res: dict[str, Any]) -> str:
     base = scores.get("base", {})
     if not all(key in base for key in keys):
         raise ValueError("the base recipe is missing folds: run it first")
-    ref = np.array([base[key] for key in keys])
     lines = ["| recipe | fold seed 0 | fold seed 1 | fold seed 2 | all 15 folds, mean ± SD | "
              "minus base, mean (SD) | ahead / behind of base | train time / fold (s, median) |",
              "|---|---|---|---|---|---|---|---|"]
     for name in VARIANTS:
         got = scores.get(name, {})
-        if not all(key in got for key in keys):
+        have = [key for key in keys if key in got]
+        if not have:
             continue
-        f1 = np.array([got[key] for key in keys])
-        d = f1 - ref
-        per_seed = " | ".join(f"{f1[i * N_SPLITS:(i + 1) * N_SPLITS].mean():.3f}"
-                              for i in range(len(FOLD_SEEDS)))
-        paired = ("-" if name == "base" else f"{d.mean():+.3f} ({d.std(ddof=1):.3f})")
+        f1 = np.array([got[key] for key in have])
+        d = f1 - np.array([base[key] for key in have])
+        cells = []
+        for seed in FOLD_SEEDS:
+            vals = [got[(seed, k)] for k in range(N_SPLITS) if (seed, k) in got]
+            cells.append("-" if not vals else f"{np.mean(vals):.3f}" if len(vals) == N_SPLITS
+                         else f"{np.mean(vals):.3f} ({len(vals)} of {N_SPLITS})")
+        sd = f"{f1.std(ddof=1):.3f}" if len(f1) > 1 else "-"
+        overall = f"{f1.mean():.3f} ± {sd}" + (
+            "" if len(have) == len(keys) else f" ({len(have)} of {len(keys)} folds)")
+        paired = ("-" if name == "base" else
+                  f"{d.mean():+.3f} ({d.std(ddof=1):.3f})" if len(d) > 1 else f"{d.mean():+.3f}")
         counts = ("-" if name == "base" else f"{int((d > 0).sum())} / {int((d < 0).sum())}")
-        lines.append(f"| {name} | {per_seed} | {f1.mean():.3f} ± {f1.std(ddof=1):.3f} | "
+        lines.append(f"| {name} | {' | '.join(cells)} | {overall} | "
                      f"{paired} | {counts} | {np.median(times[name]):.0f} |")
     m = res.get("machine", {})
     desc = m.get("description", "") if isinstance(m, dict) else str(m)

@@ -36,13 +36,18 @@ def test_report_pairs_every_recipe_with_the_base_on_the_same_folds() -> None:
     n = len(FOLD_SEEDS) * N_SPLITS
     res = {"machine": {"description": "2-core CPU"},
            "runs": _runs("base", one_wrong, y, n) + _runs("mixup", right, y, n)
-           + _runs("fs250", right, y, n - 1)}  # a fold missing: left out
+           + _runs("fs250", right, y, n - 1)  # stopped one fold early: shown on 14 folds
+           + _runs("stretch", right, y, 7)}  # stopped in fold seed 1
     md = report(res)
     rows = {ln.split(" | ")[0].strip("| "): ln for ln in md.splitlines() if ln.startswith("| ")}
     assert "| 0.733 | 0.733 | 0.733 | 0.733 ± 0.000 | - | - | 32 |" in rows["base"]
     assert "| 1.000 | 1.000 | 1.000 | 1.000 ± 0.000 | +0.267 (0.000) | 15 / 0 | 32 |" \
         in rows["mixup"]
-    assert "fs250" not in rows
+    assert "| 1.000 | 1.000 | 1.000 (4 of 5) | 1.000 ± 0.000 (14 of 15 folds) | +0.267 (0.000) " \
+        "| 14 / 0 |" in rows["fs250"]
+    assert "| 1.000 | 1.000 (2 of 5) | - | 1.000 ± 0.000 (7 of 15 folds) | +0.267 (0.000) | 7 / 0 |" \
+        in rows["stretch"]
+    assert "rhythm" not in rows  # no fold at all
     with pytest.raises(ValueError, match="base recipe is missing"):
         report({"runs": _runs("base", right, y, n - 1)})
 
