@@ -9,6 +9,14 @@ sheets wrong in at least :data:`HARD` of them, and shows how the grouped macro-F
 weighs them: a myocardial-infarction sheet has 8 copies on average (26 distinct sheets carry
 the class's 207 files), so each one weighs 8 files in the score.
 
+The pool holds the 1-D ResNet of :class:`~ecgclassify.signal_cnn.SignalCNNPredictor` and
+its variants; the screen's ``perlead`` network (one encoder per lead, a different network and
+0.1 worse) is left out (:data:`OTHER_NETWORKS`). A recipe stopped part-way through a fold
+assignment counts only with the fold seeds it finished (:func:`complete_runs`), so every
+sheet is scored equally often. Each class and each hard sheet also shows which lead its rhythm strip is (lead II
+on some sheet formats, lead III on others): if the format went with the class, a network
+could learn the format instead of the ECG.
+
 The feature model (``FeaturePredictor(model="ensemble")``) is cross-validated on the same
 grouped folds of fold seeds 0-2 (:data:`FEATURE_FOLD_SEEDS`), so each hard sheet also shows
 whether a model of another kind gets it right.
@@ -42,6 +50,8 @@ SOURCES = (ROOT / "benchmarks" / "results" / "signal_cnn_variants.json",
            ROOT / "benchmarks" / "results" / "signal_cnn_screen.json")
 RESULTS = ROOT / "benchmarks" / "results" / "hard_sheets.json"
 DOC = ROOT / "docs" / "results" / "hard_sheets.md"
+#: screen recipes that are not the 1-D ResNet, left out of the pool
+OTHER_NETWORKS = ("perlead",)
 #: share of the networks that must get a sheet wrong for it to count as hard
 HARD = 0.8
 #: the default network on the seed-0 folds (``signal_cnn_variants``), rescored by the what-if
@@ -132,11 +142,29 @@ def feature_runs(paths: Sequence[Any], y: np.ndarray, groups: Sequence[str],
     return runs
 
 
+def complete_runs(runs: Iterable[dict[str, Any]], n_splits: int = N_SPLITS
+                  ) -> list[dict[str, Any]]:
+    """The records of every (source, variant, fold seed) that has all ``n_splits`` folds.
+
+    A recipe stopped part-way through a fold assignment would score some sheets once more
+    than others; leaving its unfinished fold seed out keeps every sheet scored equally often.
+    """
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return r.get("source"), r.get("variant"), r.get("fold_seed", 0)
+
+    runs = list(runs)
+    folds: dict[tuple[Any, ...], set[int]] = {}
+    for r in runs:
+        folds.setdefault(key(r), set()).add(int(r["fold"]))
+    return [r for r in runs if len(folds[key(r)]) == n_splits]
+
+
 def _load_runs(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
     runs, used = [], []
     for p in paths:
         if p.is_file():
-            runs += [r for r in json.loads(p.read_text())["runs"] if "test_index" in r]
+            runs += [dict(r, source=p.name) for r in json.loads(p.read_text())["runs"]
+                     if "test_index" in r and r.get("variant") not in OTHER_NETWORKS]
             used.append(p.name)
     if not runs:
         raise SystemExit(f"no fold records in {[str(p) for p in paths]}: run "
@@ -146,13 +174,18 @@ def _load_runs(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
 
 def study(data: Path = DATA, sources: Sequence[Path] = SOURCES) -> dict[str, Any]:
     """Votes, hard sheets and what-if scores; the dict written to :data:`RESULTS`."""
+    from benchmarks.signal_cnn_screen import rhythm_lead
     from ecgclassify import CLASS_NAMES
     from ecgclassify.datasets import ensure_reference_images, load_image_folder
+    from ecgclassify.signal_cnn import SignalCNNPredictor
+    from ecgdigitize import STANDARD_LEADS
 
     ds = load_image_folder(ensure_reference_images(data))
     y = np.asarray(ds.labels)
     groups = list(ds.content_hashes)
     runs, used = _load_runs(sources)
+    n_loaded = len(runs)
+    runs = complete_runs(runs)
     votes = sheet_votes(runs, len(y), len(CLASS_NAMES))
     hard = hard_sheets(votes, y, groups)
     fvotes = sheet_votes(feature_runs(list(ds.paths), y, groups), len(y), len(CLASS_NAMES))
@@ -172,10 +205,16 @@ def study(data: Path = DATA, sources: Sequence[Path] = SOURCES) -> dict[str, Any
                              "as scored, per distinct sheet": rescore(recs, y, set(), groups),
                              "hard MI sheets right": rescore(recs, y, hard_mi),
                              "all hard sheets right": rescore(recs, y, hard_files)}
+    strip = rhythm_lead(SignalCNNPredictor().preprocess(list(ds.paths)))
+    first = np.unique(g, return_index=True)[1]  # one file per distinct sheet
     classes = [{"class": CLASS_NAMES[c], "files": int((y == c).sum()),
                 "distinct": len(set(g[y == c].tolist())),
+                "strip_lead_ii": int(((y[first] == c) & (strip[first] == 1)).sum()),
                 "hard": sum(h["label"] == c for h in hard)} for c in range(len(CLASS_NAMES))]
-    return {"sources": used, "n_runs": len(runs), "threshold": HARD,
+    for h in hard:
+        h["strip_lead"] = STANDARD_LEADS[int(strip[h["index"]])]
+    return {"sources": used, "n_runs": len(runs), "n_left_out": n_loaded - len(runs),
+            "threshold": HARD,
             "votes_per_sheet_median": float(np.median(per_sheet)),
             "votes_per_sheet_min": int(per_sheet.min()), "classes": classes,
             "hard": [dict(h, file=Path(ds.paths[h["index"]]).name,
@@ -187,18 +226,24 @@ def study(data: Path = DATA, sources: Sequence[Path] = SOURCES) -> dict[str, Any
 def report(res: dict[str, Any]) -> str:
     """Markdown of :func:`study`'s results."""
     pct = f"{res['threshold']:.0%}"
-    lines = [f"{res['n_runs']} fold records ({', '.join(res['sources'])}); each distinct sheet "
-             f"was scored by {res['votes_per_sheet_median']:.0f} networks (median; at least "
-             f"{res['votes_per_sheet_min']}).", "",
-             f"| class | files | distinct sheets | files per sheet | sheets wrong in >= {pct} "
-             "of networks |", "|---|---|---|---|---|"]
+    left = res.get("n_left_out", 0)
+    lines = [f"{res['n_runs']} fold records ({', '.join(res['sources'])}"
+             + (f"; {left} of fold seeds a recipe did not finish left out" if left else "")
+             + f"); each distinct sheet was scored by {res['votes_per_sheet_median']:.0f} "
+             f"networks (median; at least {res['votes_per_sheet_min']}).", "",
+             f"| class | files | distinct sheets | files per sheet | rhythm strip lead II (of "
+             f"the distinct sheets; else lead III) | sheets wrong in >= {pct} of networks |",
+             "|---|---|---|---|---|---|"]
     for c in res["classes"]:
+        ii = (f"{c['strip_lead_ii']} ({c['strip_lead_ii'] / max(c['distinct'], 1):.0%})"
+              if "strip_lead_ii" in c else "-")
         lines.append(f"| {c['class']} | {c['files']} | {c['distinct']} | "
-                     f"{c['files'] / max(c['distinct'], 1):.1f} | {c['hard']} |")
-    lines += ["", "| sheet | class | copies | 1-D CNN wrong in | most often called | "
-              "feature model right in |", "|---|---|---|---|---|---|"]
+                     f"{c['files'] / max(c['distinct'], 1):.1f} | {ii} | {c['hard']} |")
+    lines += ["", "| sheet | class | copies | rhythm strip | 1-D CNN wrong in | most often "
+              "called | feature model right in |", "|---|---|---|---|---|---|---|"]
     for h in res["hard"]:
         lines.append(f"| {h['file']} | {h['label_name']} | {h['copies']} | "
+                     f"{h.get('strip_lead', '-')} | "
                      f"{h['error_rate']:.0%} of {h['n_networks']} | {h['predicted_name']} | "
                      f"{h['features_right']} of {h['features_scored']} |")
     if res["what_if"]:

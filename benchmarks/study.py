@@ -115,6 +115,8 @@ STEPS: tuple[Step, ...] = (
          "1-D CNN: other seeds, seed ensembles, test-time shifts, ablations (seed-0 folds)"),
     Step("signal_cnn_screen", "benchmarks.signal_cnn_screen", (), ("--report",),
          "1-D CNN: training recipes (mixup, 250 Hz, stretch, ...) on 15 folds"),
+    Step("id_grouped", "benchmarks.id_grouped", (), ("--report",),
+         "1-D CNN and feature model with the sheets grouped by printed ID (3 fold seeds)"),
     Step("hard_sheets", "benchmarks.hard_sheets", (), (),
          "the sheets nearly every 1-D CNN gets wrong, and the feature model on them"),
     Step("cnn_summary", "benchmarks.cnn_summary", (), (),

@@ -38,6 +38,7 @@ RESULT_COMMANDS: dict[str, str] = {
     "signal_cnn_variants.md": "python -m benchmarks.signal_cnn_variants",
     "signal_cnn_screen.md": "python -m benchmarks.signal_cnn_screen",
     "hard_sheets.md": "python -m benchmarks.hard_sheets",
+    "id_grouped.md": "python -m benchmarks.id_grouped",
     "batch.md": "python -m benchmarks.bench_batch",
     "bench_digitize.md": "python -m benchmarks.bench_digitize",
     "bench_digitize_truth_panels.md": "python -m benchmarks.bench_digitize --truth-panels",

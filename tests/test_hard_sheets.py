@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.hard_sheets import hard_sheets, report, rescore, sheet_votes
+from benchmarks.hard_sheets import complete_runs, hard_sheets, report, rescore, sheet_votes
 
 
 def _run(test_index: list[int], pred: list[int], n_classes: int = 3) -> dict:
@@ -40,16 +40,39 @@ def test_rescore_sets_only_the_given_files_right() -> None:
 
 
 def test_report_lists_classes_sheets_and_the_what_if() -> None:
-    res = {"sources": ["x.json"], "n_runs": 30, "threshold": 0.8,
+    res = {"sources": ["x.json"], "n_runs": 30, "n_left_out": 2, "threshold": 0.8,
            "votes_per_sheet_median": 16.0, "votes_per_sheet_min": 15,
            "classes": [{"class": "myocardial infarction", "files": 207, "distinct": 26,
-                        "hard": 3}],
+                        "strip_lead_ii": 22, "hard": 3}],
            "hard": [{"file": "MI(13).jpg", "label_name": "myocardial infarction",
-                     "copies": 8, "error_rate": 1.0, "n_networks": 16,
+                     "copies": 8, "strip_lead": "II", "error_rate": 1.0, "n_networks": 16,
                      "predicted_name": "normal", "features_right": 1, "features_scored": 3}],
            "what_if": {"seed+0": {"as scored": [0.9, 0.94], "all hard sheets right": [1.0, 1.0]}}}
     md = report(res)
-    assert "| myocardial infarction | 207 | 26 | 8.0 | 3 |" in md
-    assert "| MI(13).jpg | myocardial infarction | 8 | 100% of 16 | normal | 1 of 3 |" in md
+    assert md.startswith("30 fold records (x.json; 2 of fold seeds a recipe did not finish")
+    assert "| myocardial infarction | 207 | 26 | 8.0 | 22 (85%) | 3 |" in md
+    assert "| MI(13).jpg | myocardial infarction | 8 | II | 100% of 16 | normal | 1 of 3 |" in md
     assert "| network seeds | as scored | all hard sheets right |" in md
     assert "| seed+0 | 0.920 | 1.000 |" in md
+
+
+def test_complete_runs_leave_out_an_unfinished_fold_seed() -> None:
+    runs = ([{"source": "a", "variant": "v", "fold_seed": 0, "fold": k} for k in range(5)]
+            + [{"source": "a", "variant": "v", "fold_seed": 1, "fold": k} for k in range(2)]
+            + [{"source": "b", "variant": "v", "fold": k} for k in range(5)])  # seed 0 implied
+    kept = complete_runs(runs)
+    assert len(kept) == 10
+    assert {(r["source"], r.get("fold_seed", 0)) for r in kept} == {("a", 0), ("b", 0)}
+
+
+def test_the_pool_leaves_out_other_networks(tmp_path) -> None:
+    import json
+
+    from benchmarks.hard_sheets import _load_runs
+
+    rec = {"fold": 0, "test_index": [0], "proba": [[1.0, 0.0]]}
+    (tmp_path / "a.json").write_text(json.dumps({"runs": [
+        dict(rec, variant="base"), dict(rec, variant="perlead"), {"variant": "x", "fold": 0}]}))
+    runs, used = _load_runs([tmp_path / "a.json", tmp_path / "missing.json"])
+    assert [r["variant"] for r in runs] == ["base"] and runs[0]["source"] == "a.json"
+    assert used == ["a.json"]
