@@ -13,9 +13,11 @@ The pool holds the 1-D ResNet of :class:`~ecgclassify.signal_cnn.SignalCNNPredic
 its variants; the screen's ``perlead`` network (one encoder per lead, a different network and
 0.1 worse) is left out (:data:`OTHER_NETWORKS`). A recipe stopped part-way through a fold
 assignment counts only with the fold seeds it finished (:func:`complete_runs`), so every
-sheet is scored equally often. Each class and each hard sheet also shows which lead its rhythm strip is (lead II
-on some sheet formats, lead III on others): if the format went with the class, a network
-could learn the format instead of the ECG.
+sheet is scored equally often. Each class and each hard sheet also shows which lead its
+rhythm strip is (lead II on some sheet formats, lead III on others): if the format went
+with the class, a network could learn the format instead of the ECG. Each hard sheet shows
+the digitizer's quality score of its weakest lead, and where that falls among all distinct
+sheets: a low one would point at a digitization failure rather than at the classifier.
 
 The feature model (``FeaturePredictor(model="ensemble")``) is cross-validated on the same
 grouped folds of fold seeds 0-2 (:data:`FEATURE_FOLD_SEEDS`), so each hard sheet also shows
@@ -142,6 +144,17 @@ def feature_runs(paths: Sequence[Any], y: np.ndarray, groups: Sequence[str],
     return runs
 
 
+def sheet_facts(records: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Per digitized record: the lead of its rhythm strip ("" if none) and the quality score of
+    its weakest lead (0 for a sheet that could not be digitized), from ``lead_info``."""
+    strip, weakest = [], []
+    for rec in records:
+        info = rec.lead_info if rec is not None else {}
+        strip.append(next((lead for lead, i in info.items() if i.get("rhythm")), ""))
+        weakest.append(min((float(i.get("quality", 0.0)) for i in info.values()), default=0.0))
+    return np.array(strip, dtype=object), np.array(weakest)
+
+
 def complete_runs(runs: Iterable[dict[str, Any]], n_splits: int = N_SPLITS
                   ) -> list[dict[str, Any]]:
     """The records of every (source, variant, fold seed) that has all ``n_splits`` folds.
@@ -174,11 +187,9 @@ def _load_runs(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
 
 def study(data: Path = DATA, sources: Sequence[Path] = SOURCES) -> dict[str, Any]:
     """Votes, hard sheets and what-if scores; the dict written to :data:`RESULTS`."""
-    from benchmarks.signal_cnn_screen import rhythm_lead
     from ecgclassify import CLASS_NAMES
     from ecgclassify.datasets import ensure_reference_images, load_image_folder
-    from ecgclassify.signal_cnn import SignalCNNPredictor
-    from ecgdigitize import STANDARD_LEADS
+    from ecgclassify.feature_predictor import digitize_records
 
     ds = load_image_folder(ensure_reference_images(data))
     y = np.asarray(ds.labels)
@@ -205,14 +216,16 @@ def study(data: Path = DATA, sources: Sequence[Path] = SOURCES) -> dict[str, Any
                              "as scored, per distinct sheet": rescore(recs, y, set(), groups),
                              "hard MI sheets right": rescore(recs, y, hard_mi),
                              "all hard sheets right": rescore(recs, y, hard_files)}
-    strip = rhythm_lead(SignalCNNPredictor().preprocess(list(ds.paths)))
+    strip, weakest = sheet_facts(digitize_records(list(ds.paths)))
     first = np.unique(g, return_index=True)[1]  # one file per distinct sheet
     classes = [{"class": CLASS_NAMES[c], "files": int((y == c).sum()),
                 "distinct": len(set(g[y == c].tolist())),
-                "strip_lead_ii": int(((y[first] == c) & (strip[first] == 1)).sum()),
+                "strip_lead_ii": int(((y[first] == c) & (strip[first] == "II")).sum()),
                 "hard": sum(h["label"] == c for h in hard)} for c in range(len(CLASS_NAMES))]
     for h in hard:
-        h["strip_lead"] = STANDARD_LEADS[int(strip[h["index"]])]
+        h["strip_lead"] = str(strip[h["index"]])
+        h["weakest_quality"] = float(weakest[h["index"]])
+        h["weakest_quality_pct"] = float((weakest[first] < weakest[h["index"]]).mean())
     return {"sources": used, "n_runs": len(runs), "n_left_out": n_loaded - len(runs),
             "threshold": HARD,
             "votes_per_sheet_median": float(np.median(per_sheet)),
@@ -239,11 +252,14 @@ def report(res: dict[str, Any]) -> str:
               if "strip_lead_ii" in c else "-")
         lines.append(f"| {c['class']} | {c['files']} | {c['distinct']} | "
                      f"{c['files'] / max(c['distinct'], 1):.1f} | {ii} | {c['hard']} |")
-    lines += ["", "| sheet | class | copies | rhythm strip | 1-D CNN wrong in | most often "
-              "called | feature model right in |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "| sheet | class | copies | rhythm strip | weakest lead's quality "
+              "(percentile of all sheets) | 1-D CNN wrong in | most often called | feature "
+              "model right in |", "|---|---|---|---|---|---|---|---|"]
     for h in res["hard"]:
+        q = (f"{h['weakest_quality']:.3f} ({h['weakest_quality_pct']:.0%})"
+             if "weakest_quality" in h else "-")
         lines.append(f"| {h['file']} | {h['label_name']} | {h['copies']} | "
-                     f"{h.get('strip_lead', '-')} | "
+                     f"{h.get('strip_lead', '-')} | {q} | "
                      f"{h['error_rate']:.0%} of {h['n_networks']} | {h['predicted_name']} | "
                      f"{h['features_right']} of {h['features_scored']} |")
     if res["what_if"]:

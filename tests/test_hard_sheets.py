@@ -45,13 +45,15 @@ def test_report_lists_classes_sheets_and_the_what_if() -> None:
            "classes": [{"class": "myocardial infarction", "files": 207, "distinct": 26,
                         "strip_lead_ii": 22, "hard": 3}],
            "hard": [{"file": "MI(13).jpg", "label_name": "myocardial infarction",
-                     "copies": 8, "strip_lead": "II", "error_rate": 1.0, "n_networks": 16,
+                     "copies": 8, "strip_lead": "II", "weakest_quality": 0.9634,
+                     "weakest_quality_pct": 0.15, "error_rate": 1.0, "n_networks": 16,
                      "predicted_name": "normal", "features_right": 1, "features_scored": 3}],
            "what_if": {"seed+0": {"as scored": [0.9, 0.94], "all hard sheets right": [1.0, 1.0]}}}
     md = report(res)
     assert md.startswith("30 fold records (x.json; 2 of fold seeds a recipe did not finish")
     assert "| myocardial infarction | 207 | 26 | 8.0 | 22 (85%) | 3 |" in md
-    assert "| MI(13).jpg | myocardial infarction | 8 | II | 100% of 16 | normal | 1 of 3 |" in md
+    assert ("| MI(13).jpg | myocardial infarction | 8 | II | 0.963 (15%) | 100% of 16 | normal "
+            "| 1 of 3 |") in md
     assert "| network seeds | as scored | all hard sheets right |" in md
     assert "| seed+0 | 0.920 | 1.000 |" in md
 
@@ -76,3 +78,18 @@ def test_the_pool_leaves_out_other_networks(tmp_path) -> None:
     runs, used = _load_runs([tmp_path / "a.json", tmp_path / "missing.json"])
     assert [r["variant"] for r in runs] == ["base"] and runs[0]["source"] == "a.json"
     assert used == ["a.json"]
+
+
+def test_sheet_facts_read_the_strip_and_the_weakest_lead_from_lead_info() -> None:
+    from benchmarks.hard_sheets import sheet_facts
+    from ecgdigitize import ECGRecord
+
+    def rec(info: dict) -> ECGRecord:
+        return ECGRecord(np.zeros((10, 12)), fs=1.0, lead_info=info)
+
+    strip, weakest = sheet_facts([
+        rec({"I": {"quality": 0.99, "rhythm": False}, "III": {"quality": 0.95, "rhythm": True}}),
+        rec({"II": {"quality": 0.97}}),  # no rhythm strip (a 6x2 sheet, say)
+        None])  # a sheet that could not be digitized
+    assert strip.tolist() == ["III", "", ""]
+    np.testing.assert_allclose(weakest, [0.95, 0.97, 0.0])
