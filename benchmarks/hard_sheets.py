@@ -206,7 +206,8 @@ def study(data: Path = DATA, sources: Sequence[Path] = SOURCES) -> dict[str, Any
     g = np.asarray(groups)
     hard_files = {int(i) for h in hard for i in np.flatnonzero(g == g[h["index"]])}
     hard_mi = {i for i in hard_files if y[i] == 0}
-    per_sheet = votes.sum(axis=1)[np.unique(g, return_index=True)[1]]  # networks per sheet
+    first = np.unique(g, return_index=True)[1]  # one file per distinct sheet
+    per_sheet = votes.sum(axis=1)[first]  # networks per sheet
     what_if = {}
     for name in WHAT_IF_VARIANTS:
         recs = [r for r in runs if r.get("variant") == name and r.get("fold_seed", 0) == 0
@@ -217,7 +218,6 @@ def study(data: Path = DATA, sources: Sequence[Path] = SOURCES) -> dict[str, Any
                              "hard MI sheets right": rescore(recs, y, hard_mi),
                              "all hard sheets right": rescore(recs, y, hard_files)}
     strip, weakest = sheet_facts(digitize_records(list(ds.paths)))
-    first = np.unique(g, return_index=True)[1]  # one file per distinct sheet
     classes = [{"class": CLASS_NAMES[c], "files": int((y == c).sum()),
                 "distinct": len(set(g[y == c].tolist())),
                 "strip_lead_ii": int(((y[first] == c) & (strip[first] == "II")).sum()),

@@ -86,12 +86,6 @@ RHYTHM_FEATURES = ("hr_bpm", "rr_mean_s", "rr_sd_s", "rr_cv", "rr_irregularity",
                    "ectopic_fraction", "beat_residual_mv")
 
 
-def rhythm_lead(x: np.ndarray) -> np.ndarray:
-    """Channel of the rhythm strip of each (n, samples, 12) input: the one with the most
-    non-zero samples (on a 3x4+1 sheet every other lead fills a quarter of the 10 s)."""
-    return (np.asarray(x) != 0).sum(axis=1).argmax(axis=1)
-
-
 def rhythm_channel(x: np.ndarray) -> np.ndarray:
     """(n, 4 q, 12) 3x4+1 inputs -> (n, 4 q, 13): the rhythm strip in a channel of its own.
 
@@ -100,7 +94,7 @@ def rhythm_channel(x: np.ndarray) -> np.ndarray:
     becomes channel 13.
     """
     q = x.shape[1] // 4
-    lead = rhythm_lead(x)
+    lead = (x != 0).sum(axis=1).argmax(axis=1)
     rows = np.arange(len(x))
     strip = x[rows, :, lead]
     out = np.concatenate([x, strip[:, :, None]], axis=2)

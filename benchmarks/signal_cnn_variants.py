@@ -166,15 +166,10 @@ def run(variants: list[str], data: Path = DATA, fold_seeds: tuple[int, ...] = (0
 
 def _run_folds(name: str, fold_seed: int, folds: list[Any], signals: np.ndarray,
                y: np.ndarray, res: dict[str, Any], done: set[tuple[str, int, int]]) -> None:
-    transform = VARIANTS[name][2]
-    if transform == "compact":
-        x_all = compact_layout(signals)
-    elif transform == "rhythm-channel":
-        from benchmarks.signal_cnn_screen import rhythm_channel
+    from benchmarks.signal_cnn_screen import rhythm_channel
 
-        x_all = rhythm_channel(signals)
-    else:
-        x_all = signals
+    transforms = {"compact": compact_layout, "rhythm-channel": rhythm_channel, None: np.asarray}
+    x_all = transforms[VARIANTS[name][2]](signals)
     for k, (tr, te) in enumerate(folds):
         if (name, fold_seed, k) in done:
             continue

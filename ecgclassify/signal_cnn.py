@@ -485,9 +485,6 @@ def augment_signals(x: np.ndarray, rng: np.random.Generator, fs: float) -> np.nd
     return (out + rng.normal(0.0, 0.02, out.shape)).astype(np.float32)
 
 
-register_model("signal-cnn", lambda **kw: SignalCNNPredictor(**kw))
-
-
 def time_stretch(x: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
     """Stretch each input in time by a random factor U(1 - amount, 1 + amount).
 
@@ -526,3 +523,6 @@ def time_stretch(x: np.ndarray, rng: np.random.Generator, amount: float) -> np.n
         ok = i0 + 1 < n
         out[i, ok] = (1 - frac[ok]) * x[i, i0[ok]] + frac[ok] * x[i, i0[ok] + 1]
     return out
+
+
+register_model("signal-cnn", lambda **kw: SignalCNNPredictor(**kw))

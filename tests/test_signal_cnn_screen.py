@@ -100,15 +100,17 @@ def test_rhythm_channel_moves_the_strip_to_a_channel_of_its_own() -> None:
     np.testing.assert_array_equal(out[:, :, 3:12], x[:, :, 3:12])
 
 
-def test_rhythm_lead_is_the_channel_with_the_whole_strip() -> None:
-    from benchmarks.signal_cnn_screen import rhythm_channel, rhythm_lead
+def test_rhythm_channel_finds_the_strip_lead_of_each_sheet() -> None:
+    from benchmarks.signal_cnn_screen import rhythm_channel
 
     x = np.zeros((2, 8, 12), np.float32)
     x[:, :2, :3] = 1.0  # column 1: leads I-III, first quarter
     x[0, :, 1] = 0.5    # sheet 0: the strip is lead II
     x[1, :, 2] = 0.5    # sheet 1: lead III
-    assert rhythm_lead(x).tolist() == [1, 2]
     out = rhythm_channel(x)
     assert out.shape == (2, 8, 13)
     np.testing.assert_array_equal(out[0, :, 12], x[0, :, 1])
+    np.testing.assert_array_equal(out[1, :, 12], x[1, :, 2])
     assert not out[0, 2:, 1].any() and out[0, :2, 1].all()  # lead II cut to its column
+    assert not out[1, 2:, 2].any() and out[1, :2, 2].all()  # lead III likewise
+    np.testing.assert_array_equal(out[1, :, 1], x[1, :, 1])  # a lead that is no strip: as it was
